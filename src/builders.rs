@@ -1,0 +1,153 @@
+//! Tuple/list builders and trackers: auxiliary handles with the same
+//! index + generation encoding as object handles, so a builder used after
+//! `Build`/`Cancel` or a tracker used after `Close` is recognised at any
+//! distance, and garbage is never dereferenced.
+
+use crate::handles::{decode, encode};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AuxKind {
+    TupleBuilder,
+    ListBuilder,
+    Tracker,
+}
+
+impl AuxKind {
+    pub fn what(self) -> &'static str {
+        match self {
+            AuxKind::TupleBuilder => "HPyTupleBuilder",
+            AuxKind::ListBuilder => "HPyListBuilder",
+            AuxKind::Tracker => "HPyTracker",
+        }
+    }
+}
+
+struct AuxSlot {
+    gen: u32,
+    open: bool,
+    kind: AuxKind,
+    /// The universal builder (builders only).
+    ub: isize,
+    /// Debug handles added to a tracker; kept allocated for reuse.
+    tracked: Vec<isize>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AuxError {
+    /// It was valid once, and has been built, cancelled or closed since.
+    Closed,
+    /// A live value of another kind (e.g. a tracker passed as a builder).
+    WrongKind(AuxKind),
+    NotAHandle,
+}
+
+#[derive(Default)]
+pub struct AuxTables {
+    slots: Vec<AuxSlot>,
+    free: Vec<u32>,
+    pub closed_total: u64,
+}
+
+impl AuxTables {
+    pub fn open(&mut self, kind: AuxKind, ub: isize) -> isize {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(AuxSlot { gen: u32::MAX >> 1, open: false, kind, ub: 0, tracked: Vec::new() });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[index as usize];
+        s.gen = s.gen.wrapping_add(1) & 0x7fff_ffff;
+        s.open = true;
+        s.kind = kind;
+        s.ub = ub;
+        s.tracked.clear();
+        encode(index, s.gen)
+    }
+
+    fn slot(&mut self, h: isize, kind: AuxKind) -> Result<&mut AuxSlot, AuxError> {
+        let (index, gen) = decode(h).ok_or(AuxError::NotAHandle)?;
+        let s = self.slots.get_mut(index as usize).ok_or(AuxError::NotAHandle)?;
+        if gen > s.gen {
+            return Err(AuxError::NotAHandle);
+        }
+        if gen != s.gen || !s.open {
+            return Err(AuxError::Closed);
+        }
+        if s.kind != kind {
+            return Err(AuxError::WrongKind(s.kind));
+        }
+        Ok(s)
+    }
+
+    /// The universal builder behind a live builder handle.
+    pub fn builder(&mut self, h: isize, kind: AuxKind) -> Result<isize, AuxError> {
+        self.slot(h, kind).map(|s| s.ub)
+    }
+
+    /// Close a builder (after Build/Cancel) or tracker; returns the universal
+    /// builder and, for trackers, the handles it held.
+    pub fn close(&mut self, h: isize, kind: AuxKind, tracked_out: &mut Vec<isize>) -> Result<isize, AuxError> {
+        let s = self.slot(h, kind)?;
+        s.open = false;
+        let ub = s.ub;
+        tracked_out.extend(s.tracked.drain(..));
+        let (index, _) = decode(h).unwrap();
+        self.free.push(index);
+        self.closed_total += 1;
+        Ok(ub)
+    }
+
+    pub fn track(&mut self, h: isize, item: isize) -> Result<(), AuxError> {
+        self.slot(h, AuxKind::Tracker)?.tracked.push(item);
+        Ok(())
+    }
+
+    pub fn forget_all(&mut self, h: isize) -> Result<(), AuxError> {
+        self.slot(h, AuxKind::Tracker)?.tracked.clear();
+        Ok(())
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.slots.iter().filter(|s| s.open).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_after_build_is_closed_even_after_reuse() {
+        let mut t = AuxTables::default();
+        let mut out = Vec::new();
+        let b = t.open(AuxKind::TupleBuilder, 77);
+        assert_eq!(t.builder(b, AuxKind::TupleBuilder), Ok(77));
+        assert_eq!(t.close(b, AuxKind::TupleBuilder, &mut out), Ok(77));
+        let b2 = t.open(AuxKind::TupleBuilder, 78); // same slot, next generation
+        assert_ne!(b, b2);
+        assert_eq!(t.builder(b, AuxKind::TupleBuilder), Err(AuxError::Closed));
+        assert_eq!(t.builder(b2, AuxKind::TupleBuilder), Ok(78));
+        assert_eq!(t.builder(b2, AuxKind::ListBuilder), Err(AuxError::WrongKind(AuxKind::TupleBuilder)));
+        assert_eq!(t.builder(12345, AuxKind::ListBuilder), Err(AuxError::NotAHandle));
+    }
+
+    #[test]
+    fn tracker_hands_back_its_handles() {
+        let mut t = AuxTables::default();
+        let tr = t.open(AuxKind::Tracker, 0);
+        t.track(tr, 10).unwrap();
+        t.track(tr, 12).unwrap();
+        let mut out = Vec::new();
+        t.close(tr, AuxKind::Tracker, &mut out).unwrap();
+        assert_eq!(out, vec![10, 12]);
+        assert_eq!(t.track(tr, 14), Err(AuxError::Closed));
+        let tr2 = t.open(AuxKind::Tracker, 0);
+        t.track(tr2, 1).unwrap();
+        t.forget_all(tr2).unwrap();
+        out.clear();
+        t.close(tr2, AuxKind::Tracker, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,164 @@
+//! The debug context: one root `HPyContext` handed to `hpy.universal`, plus a
+//! pool of per-call copies, and the state they share.
+//!
+//! Every call from CPython into the extension runs with the next copy of the
+//! pool; a thread-local records which context is current, so a context kept
+//! from an earlier call (or another thread's call) is caught on first use
+//! ("Wrong HPy Context").  Outside any call the root contexts are valid.
+
+use std::cell::Cell;
+use std::ffi::CStr;
+use std::os::raw::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+
+use crate::abi::{HPyContext, HPy};
+use crate::builders::AuxTables;
+use crate::handles::HandleTable;
+use crate::settings::Settings;
+
+/// Pool size of per-call contexts (HPy's C debug mode uses 16 as well).
+pub const POOL_SIZE: usize = 16;
+
+pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
+
+/// `_private` of every context we made points here: how we recognise ours.
+static TAG: u8 = 0;
+pub fn tag() -> *mut c_void {
+    &TAG as *const u8 as *mut c_void
+}
+
+/// The universal context and our contexts; set once by `hpy_debug_get_ctx`.
+pub struct Contexts {
+    pub uctx: *mut HPyContext,
+    pub root: *mut HPyContext,
+    pool: [*mut HPyContext; POOL_SIZE],
+    next: AtomicUsize,
+}
+
+// The contexts are immutable after init (leaked boxes); the pointers are
+// shared read-only between threads.
+unsafe impl Send for Contexts {}
+unsafe impl Sync for Contexts {}
+
+static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
+
+/// Handle table, shared by all contexts and threads.
+pub static TABLE: LazyLock<Mutex<HandleTable>> = LazyLock::new(|| Mutex::new(HandleTable::new()));
+/// Builders and trackers.
+pub static AUX: LazyLock<Mutex<AuxTables>> = LazyLock::new(|| Mutex::new(AuxTables::default()));
+pub static SETTINGS: Settings = Settings::new();
+
+/// Lock a table; a panic elsewhere must not turn every later call into one.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// The per-call context of the innermost call on this thread, or null
+    /// outside any call.
+    static CURRENT: Cell<*const HPyContext> = const { Cell::new(ptr::null()) };
+    /// The extension function that `ctx_CallRealFunctionFromTrampoline` is
+    /// about to have the universal context call through our shim.
+    static PENDING: Cell<*const c_void> = const { Cell::new(ptr::null()) };
+}
+
+pub fn contexts() -> Option<&'static Contexts> {
+    CONTEXTS.get()
+}
+
+/// The contexts, for code that only runs once they exist (API calls).
+#[inline]
+pub fn ctxs() -> &'static Contexts {
+    match CONTEXTS.get() {
+        Some(c) => c,
+        None => crate::report::fatal_internal("an HPy debug context function was called before hpy_debug_get_ctx"),
+    }
+}
+
+impl Contexts {
+    #[inline]
+    pub fn u(&self) -> &'static HPyContext {
+        unsafe { &*self.uctx }
+    }
+
+    /// Take the next per-call context of the pool.
+    #[inline]
+    pub fn next_call_ctx(&self) -> *mut HPyContext {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % POOL_SIZE;
+        self.pool[i]
+    }
+
+    pub fn is_ours(&self, ctx: *const HPyContext) -> bool {
+        !ctx.is_null() && unsafe { (*ctx)._private } == tag()
+    }
+}
+
+/// Create (once) the debug contexts wrapping `uctx`.
+pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
+    CONTEXTS.get_or_init(|| unsafe {
+        let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
+        root.name = NAME.as_ptr();
+        root._private = tag();
+        root.abi_version = (*uctx).abi_version;
+        crate::api::fill_functions(&mut root);
+        fill_constants(&mut root, &*uctx);
+        let root = Box::into_raw(root);
+        let mut pool = [ptr::null_mut(); POOL_SIZE];
+        for p in pool.iter_mut() {
+            *p = Box::into_raw(Box::new(ptr::read(root)));
+        }
+        Contexts { uctx, root, pool, next: AtomicUsize::new(0) }
+    })
+}
+
+/// Context constants become immortal debug handles.
+unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
+    let mut t = lock(&TABLE);
+    macro_rules! constants {
+        ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
+            $( constants!(@one $kind $name); )*
+        };
+        (@one const $name:ident) => {
+            d.$name = if u.$name.is_null() { HPy::NULL } else { HPy::from_raw(t.open(u.$name.raw(), true)) };
+        };
+        (@one fn $name:ident) => {};
+    }
+    crate::hpy_context_members!(constants);
+}
+
+/// Is `ctx` valid for a call made now on this thread?
+#[inline]
+pub fn ctx_is_current(c: &Contexts, ctx: *const HPyContext) -> bool {
+    let cur = CURRENT.with(|x| x.get());
+    if cur.is_null() {
+        // Outside any call: the root context (or a caller-initialised copy).
+        ctx == c.root as *const _ || c.is_ours(ctx)
+    } else {
+        ctx == cur
+    }
+}
+
+/// Run `f` with a fresh per-call context made current.
+#[inline]
+pub fn with_call_ctx<R>(c: &Contexts, f: impl FnOnce(*mut HPyContext) -> R) -> R {
+    let next = c.next_call_ctx();
+    let prev = CURRENT.with(|x| x.replace(next));
+    let r = f(next);
+    CURRENT.with(|x| x.set(prev));
+    r
+}
+
+pub fn set_pending(func: *const c_void) {
+    PENDING.with(|p| p.set(func));
+}
+
+pub fn take_pending() -> *const c_void {
+    PENDING.with(|p| p.replace(ptr::null()))
+}
+
+/// The name of the context that debug-mode loads get.
+pub fn context_name() -> &'static str {
+    NAME.to_str().unwrap_or("HPy Debug Mode ABI")
+}

@@ -1,0 +1,592 @@
+//! The debug handle table.
+//!
+//! A debug handle is an even, non-zero `isize` that encodes a slot index and
+//! the slot's generation: `((index + 1) << 32) | (generation << 1)`.
+//! Reusing a slot bumps its generation, so an old handle value can never look
+//! valid again however many handles were opened since; values that decode to
+//! no slot (never opened, garbage, odd universal handles) are recognised
+//! without dereferencing anything.
+//!
+//! Closed slots stay in a FIFO (default 1024, as HPy's debug mode) whose
+//! oldest slot is reused first once the FIFO is full; slots pushed out of the
+//! FIFO go to a free list.  Open and close allocate nothing on the heap in the
+//! steady state: slots live in one `Vec`, the FIFO is a ring buffer, and
+//! per-handle extras (stack traces, raw data) live in a side map that is only
+//! touched when such extras exist.
+//!
+//! Leak-detector *epochs* (`new_generation` in HPy's Python API) are a
+//! different thing from slot generations: each open gets a serial number,
+//! and an epoch is the serial number at which it started.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::rawdata::RawData;
+use crate::stacktrace::Trace;
+
+pub const DEFAULT_CLOSED_QUEUE_MAX: usize = 1024;
+const GEN_MASK: u32 = 0x7fff_ffff;
+const MAX_SLOTS: usize = 0x7fff_fff0;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum State {
+    /// Never used since it was pushed out of the closed FIFO (or never opened).
+    Free,
+    Open,
+    /// A context constant: open forever, closing it is an error.
+    Immortal,
+    Closed,
+}
+
+/// One slot: 24 bytes.
+#[derive(Clone, Debug)]
+struct Slot {
+    /// Universal handle; kept after close (until the slot leaves the FIFO) so
+    /// that a "log and continue" policy can still forward a closed handle.
+    uh: isize,
+    /// Open order; epochs are ranges of serials.
+    serial: u64,
+    gen: u32,
+    state: State,
+    has_extra: bool,
+    /// An argument handle: the runtime owns it and closes it after the call.
+    borrowed: bool,
+}
+
+/// What a handle's owner may want to know about it, kept only when present.
+#[derive(Default)]
+pub struct Extra {
+    pub opened_at: Option<Trace>,
+    pub closed_at: Option<Trace>,
+    /// Copies handed out for this handle (usually one).
+    pub raw: Vec<RawData>,
+    /// The raw data is protected and counted in the protected-bytes budget.
+    pub raw_protected: bool,
+}
+
+pub fn encode(index: u32, gen: u32) -> isize {
+    ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 1)) as isize
+}
+
+/// `(index, generation)` if `h` has the shape of a debug handle.
+pub fn decode(h: isize) -> Option<(u32, u32)> {
+    let v = h as u64;
+    if v & 1 != 0 {
+        return None;
+    }
+    let hi = v >> 32;
+    if hi == 0 || hi > MAX_SLOTS as u64 {
+        return None;
+    }
+    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 1) as u32))
+}
+
+/// Result of looking a value up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Open { uh: isize, index: u32, gen: u32 },
+    Immortal { uh: isize, index: u32, gen: u32 },
+    /// Closed, and its slot not reused yet: `uh` is what it wrapped.
+    Closed { uh: isize, index: u32, gen: u32 },
+    /// Closed long ago: its slot left the closed FIFO or was reused
+    /// (`now_gen` is the slot's generation today).
+    Stale { index: u32, gen: u32, now_gen: u32, reused: bool },
+    /// An odd value: a handle of the universal context, not ours.
+    Universal,
+    /// Not the shape of any handle we ever handed out.
+    NotAHandle,
+}
+
+impl Lookup {
+    /// The universal handle to forward when the policy says "go on".
+    pub fn uh_or_null(self) -> isize {
+        match self {
+            Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } | Lookup::Closed { uh, .. } => uh,
+            _ => 0,
+        }
+    }
+}
+
+/// Why closing failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CloseError {
+    Invalid(Lookup),
+    Immortal(Lookup),
+    /// An argument handle, owned by the runtime.
+    Borrowed(Lookup),
+}
+
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub open_now: usize,
+    pub peak_open: usize,
+    pub opened_total: u64,
+    pub closed_total: u64,
+}
+
+pub struct HandleTable {
+    slots: Vec<Slot>,
+    closed: VecDeque<u32>,
+    free: Vec<u32>,
+    extras: HashMap<u32, Extra>,
+    pub closed_queue_max: usize,
+    pub raw_budget: usize,
+    raw_protected_bytes: usize,
+    next_serial: u64,
+    /// `epoch_starts[e - 1]` is the first serial of epoch `e` (epoch 0 = start).
+    epoch_starts: Vec<u64>,
+    counters: Counters,
+}
+
+impl Default for HandleTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A handle listed for the Python side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub index: u32,
+    pub handle: isize,
+    pub uh: isize,
+    pub serial: u64,
+}
+
+impl HandleTable {
+    pub fn new() -> Self {
+        HandleTable {
+            slots: Vec::new(),
+            closed: VecDeque::new(),
+            free: Vec::new(),
+            extras: HashMap::new(),
+            closed_queue_max: DEFAULT_CLOSED_QUEUE_MAX,
+            raw_budget: 10 * 1024 * 1024,
+            raw_protected_bytes: 0,
+            next_serial: 0,
+            epoch_starts: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Wrap universal handle `uh` (not null) in a fresh debug handle.
+    pub fn open(&mut self, uh: isize, immortal: bool) -> isize {
+        self.open_slot(uh, immortal, false)
+    }
+
+    /// A handle for an argument the runtime passes to an extension function.
+    pub fn open_arg(&mut self, uh: isize) -> isize {
+        self.open_slot(uh, false, true)
+    }
+
+    fn open_slot(&mut self, uh: isize, immortal: bool, borrowed: bool) -> isize {
+        debug_assert!(uh != 0);
+        let index = if self.closed.len() >= self.closed_queue_max && !self.closed.is_empty() {
+            let i = self.closed.pop_front().unwrap();
+            self.release_extra(i);
+            i
+        } else if let Some(i) = self.free.pop() {
+            i
+        } else {
+            assert!(self.slots.len() < MAX_SLOTS, "hpydbg: too many open handles");
+            self.slots.push(Slot { uh: 0, serial: 0, gen: GEN_MASK, state: State::Free, has_extra: false, borrowed: false });
+            (self.slots.len() - 1) as u32
+        };
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let slot = &mut self.slots[index as usize];
+        slot.gen = slot.gen.wrapping_add(1) & GEN_MASK;
+        slot.uh = uh;
+        slot.serial = serial;
+        slot.state = if immortal { State::Immortal } else { State::Open };
+        slot.borrowed = borrowed;
+        let gen = slot.gen;
+        let c = &mut self.counters;
+        c.opened_total += 1;
+        c.open_now += 1;
+        c.peak_open = c.peak_open.max(c.open_now);
+        encode(index, gen)
+    }
+
+    pub fn lookup(&self, h: isize) -> Lookup {
+        if h & 1 != 0 {
+            return Lookup::Universal;
+        }
+        let Some((index, gen)) = decode(h) else { return Lookup::NotAHandle };
+        let Some(slot) = self.slots.get(index as usize) else { return Lookup::NotAHandle };
+        if slot.gen != gen {
+            // A generation this slot never had is garbage, not a stale handle.
+            let had_it = gen < slot.gen;
+            return if had_it {
+                Lookup::Stale { index, gen, now_gen: slot.gen, reused: true }
+            } else {
+                Lookup::NotAHandle
+            };
+        }
+        match slot.state {
+            State::Open => Lookup::Open { uh: slot.uh, index, gen },
+            State::Immortal => Lookup::Immortal { uh: slot.uh, index, gen },
+            State::Closed => Lookup::Closed { uh: slot.uh, index, gen },
+            State::Free => Lookup::Stale { index, gen, now_gen: gen, reused: false },
+        }
+    }
+
+    /// Close an open handle the extension owns; returns the universal handle
+    /// it wrapped.
+    pub fn close(&mut self, h: isize) -> Result<isize, CloseError> {
+        self.close_checked(h, false)
+    }
+
+    /// Close an argument handle after the call (or any open handle).
+    pub fn close_arg(&mut self, h: isize) -> Result<isize, CloseError> {
+        self.close_checked(h, true)
+    }
+
+    fn close_checked(&mut self, h: isize, allow_borrowed: bool) -> Result<isize, CloseError> {
+        let l = self.lookup(h);
+        let Lookup::Open { uh, index, .. } = l else {
+            return Err(if matches!(l, Lookup::Immortal { .. }) { CloseError::Immortal(l) } else { CloseError::Invalid(l) });
+        };
+        if self.slots[index as usize].borrowed && !allow_borrowed {
+            return Err(CloseError::Borrowed(l));
+        }
+        self.slots[index as usize].state = State::Closed;
+        self.counters.open_now -= 1;
+        self.counters.closed_total += 1;
+        if self.slots[index as usize].has_extra {
+            self.protect_raw_on_close(index);
+        }
+        self.closed.push_back(index);
+        while self.closed.len() > self.closed_queue_max {
+            let oldest = self.closed.pop_front().unwrap();
+            self.release_extra(oldest);
+            let s = &mut self.slots[oldest as usize];
+            s.state = State::Free;
+            s.uh = 0;
+            self.free.push(oldest);
+        }
+        Ok(uh)
+    }
+
+    fn protect_raw_on_close(&mut self, index: u32) {
+        let Some(extra) = self.extras.get_mut(&index) else { return };
+        if extra.raw.is_empty() {
+            return;
+        }
+        let size: usize = extra.raw.iter().map(|r| r.len()).sum();
+        if self.raw_protected_bytes + size > self.raw_budget {
+            // Over budget: unmap it now (a read after close still faults).
+            extra.raw.clear();
+        } else {
+            for r in extra.raw.iter_mut() {
+                r.protect_no_access();
+            }
+            extra.raw_protected = true;
+            self.raw_protected_bytes += size;
+        }
+    }
+
+    fn release_extra(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if !slot.has_extra {
+            return;
+        }
+        slot.has_extra = false;
+        if let Some(extra) = self.extras.remove(&index) {
+            if extra.raw_protected {
+                self.raw_protected_bytes -= extra.raw.iter().map(|r| r.len()).sum::<usize>();
+            }
+        }
+    }
+
+    /// Extras of an open or closed slot, created on demand.
+    pub fn extra_mut(&mut self, index: u32) -> &mut Extra {
+        self.slots[index as usize].has_extra = true;
+        self.extras.entry(index).or_default()
+    }
+
+    pub fn extra(&self, index: u32) -> Option<&Extra> {
+        if self.slots.get(index as usize)?.has_extra {
+            self.extras.get(&index)
+        } else {
+            None
+        }
+    }
+
+    /// Start a new leak-detector epoch and return its number (1, 2, ...).
+    pub fn new_epoch(&mut self) -> i64 {
+        self.epoch_starts.push(self.next_serial);
+        self.epoch_starts.len() as i64
+    }
+
+    pub fn current_epoch(&self) -> i64 {
+        self.epoch_starts.len() as i64
+    }
+
+    fn epoch_threshold(&self, epoch: i64) -> u64 {
+        if epoch <= 0 {
+            0
+        } else if epoch as usize > self.epoch_starts.len() {
+            u64::MAX
+        } else {
+            self.epoch_starts[epoch as usize - 1]
+        }
+    }
+
+    /// Epoch in which the slot's current handle was opened.
+    pub fn epoch_of(&self, index: u32) -> i64 {
+        let serial = self.slots[index as usize].serial;
+        self.epoch_starts.partition_point(|&s| s <= serial) as i64
+    }
+
+    /// Open (non-immortal) handles opened in `epoch` or later, oldest first.
+    pub fn open_handles(&self, epoch: i64) -> Vec<Listed> {
+        let threshold = self.epoch_threshold(epoch);
+        let mut v: Vec<Listed> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state == State::Open && s.serial >= threshold)
+            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen), uh: s.uh, serial: s.serial })
+            .collect();
+        v.sort_unstable_by_key(|l| l.serial);
+        v
+    }
+
+    /// Closed handles still in the FIFO, oldest first.
+    pub fn closed_handles(&self, epoch: i64) -> Vec<Listed> {
+        let threshold = self.epoch_threshold(epoch);
+        self.closed
+            .iter()
+            .map(|&i| (i, &self.slots[i as usize]))
+            .filter(|(_, s)| s.serial >= threshold)
+            .map(|(i, s)| Listed { index: i, handle: encode(i, s.gen), uh: s.uh, serial: s.serial })
+            .collect()
+    }
+
+    /// State, current handle value and universal handle of a slot.
+    pub fn slot_info(&self, index: u32) -> Option<(State, isize, isize)> {
+        let s = self.slots.get(index as usize)?;
+        Some((s.state, encode(index, s.gen), s.uh))
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn closed_len(&self) -> usize {
+        self.closed.len()
+    }
+
+    pub fn raw_protected_bytes(&self) -> usize {
+        self.raw_protected_bytes
+    }
+
+    pub fn set_closed_queue_max(&mut self, n: usize) {
+        self.closed_queue_max = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_roundtrip_and_shape() {
+        for &(i, g) in &[(0u32, 0u32), (1, 1), (12345, 0x7fff_fffe), (0x7fff_ffe0, 7)] {
+            let h = encode(i, g);
+            assert_ne!(h, 0);
+            assert_eq!(h & 1, 0, "debug handles are even");
+            assert_eq!(decode(h), Some((i, g)));
+        }
+        assert_eq!(decode(0), None);
+        assert_eq!(decode(43), None, "odd values are universal handles");
+        assert_eq!(decode(42), None, "small integers are no handle");
+    }
+
+    #[test]
+    fn open_close_lookup() {
+        let mut t = HandleTable::new();
+        let h = t.open(101, false);
+        assert!(matches!(t.lookup(h), Lookup::Open { uh: 101, .. }));
+        assert_eq!(t.close(h), Ok(101));
+        assert!(matches!(t.lookup(h), Lookup::Closed { uh: 101, .. }));
+        assert!(matches!(t.close(h), Err(CloseError::Invalid(Lookup::Closed { .. }))));
+        assert_eq!(t.counters().open_now, 0);
+        assert_eq!(t.counters().closed_total, 1);
+    }
+
+    #[test]
+    fn generations_catch_use_after_close_at_any_distance() {
+        let mut t = HandleTable::new();
+        t.set_closed_queue_max(4);
+        let victim = t.open(7, false);
+        t.close(victim).unwrap();
+        // 100_000 open/close cycles reuse the victim's slot many times.
+        for i in 0..100_000 {
+            let h = t.open(1000 + 2 * i + 1, false);
+            t.close(h).unwrap();
+        }
+        match t.lookup(victim) {
+            Lookup::Stale { reused: true, .. } => {}
+            other => panic!("expected stale, got {:?}", other),
+        }
+        assert!(t.close(victim).is_err());
+        // The table did not grow: slots were recycled.
+        assert!(t.slots.len() <= 6, "{} slots", t.slots.len());
+    }
+
+    #[test]
+    fn fifo_reuses_oldest_closed_slot_when_full() {
+        let mut t = HandleTable::new();
+        let hs: Vec<isize> = (0..5).map(|i| t.open(2 * i + 1, false)).collect();
+        for &h in &hs {
+            t.close(h).unwrap();
+        }
+        let closed: Vec<u32> = t.closed_handles(0).iter().map(|l| l.index).collect();
+        assert_eq!(closed.len(), 5);
+        t.set_closed_queue_max(1);
+        // Queue is "full": the next opens take the oldest closed slots, in order.
+        let a = t.open(99, false);
+        let b = t.open(97, false);
+        assert_eq!(decode(a).unwrap().0, closed[0]);
+        assert_eq!(decode(b).unwrap().0, closed[1]);
+        // Closing trims the FIFO down to its maximum.
+        t.close(a).unwrap();
+        assert_eq!(t.closed_len(), 1);
+        assert_eq!(t.closed_handles(0)[0].index, decode(a).unwrap().0);
+    }
+
+    #[test]
+    fn closed_queue_has_max_size() {
+        let mut t = HandleTable::new();
+        t.set_closed_queue_max(3);
+        for i in 0..10 {
+            let h = t.open(2 * i + 1, false);
+            t.close(h).unwrap();
+        }
+        assert_eq!(t.closed_len(), 3);
+        // zero-size queue: never panics, closed handles are still caught.
+        t.set_closed_queue_max(0);
+        let h = t.open(5, false);
+        t.close(h).unwrap();
+        assert_eq!(t.closed_len(), 0);
+        assert!(matches!(t.lookup(h), Lookup::Stale { reused: false, .. }));
+    }
+
+    #[test]
+    fn epochs_select_open_handles() {
+        let mut t = HandleTable::new();
+        let _before = t.open(1, false);
+        let e1 = t.new_epoch();
+        let a = t.open(3, false);
+        let b = t.open(5, false);
+        let e2 = t.new_epoch();
+        let c = t.open(7, false);
+        t.close(b).unwrap();
+        assert_eq!((e1, e2), (1, 2));
+        let l1: Vec<isize> = t.open_handles(e1).iter().map(|l| l.handle).collect();
+        let l2: Vec<isize> = t.open_handles(e2).iter().map(|l| l.handle).collect();
+        assert_eq!(l1, vec![a, c]);
+        assert_eq!(l2, vec![c]);
+        assert_eq!(t.open_handles(0).len(), 3);
+        assert_eq!(t.open_handles(99).len(), 0);
+        assert_eq!(t.epoch_of(decode(c).unwrap().0), 2);
+    }
+
+    #[test]
+    fn open_handles_keep_open_order_across_slot_reuse() {
+        let mut t = HandleTable::new();
+        t.set_closed_queue_max(0);
+        let x = t.open(1, false);
+        let y = t.open(3, false);
+        t.close(x).unwrap(); // slot 0 free
+        let z = t.open(5, false); // reuses slot 0 but opened last
+        let order: Vec<isize> = t.open_handles(0).iter().map(|l| l.handle).collect();
+        assert_eq!(order, vec![y, z]);
+    }
+
+    #[test]
+    fn immortals_cannot_be_closed_and_are_not_leaks() {
+        let mut t = HandleTable::new();
+        let none = t.open(11, true);
+        let e = t.new_epoch();
+        assert!(matches!(t.close(none), Err(CloseError::Immortal(_))));
+        assert!(matches!(t.lookup(none), Lookup::Immortal { uh: 11, .. }));
+        assert!(t.open_handles(0).is_empty());
+        assert!(t.open_handles(e).is_empty());
+    }
+
+    #[test]
+    fn garbage_values_are_diagnosed_not_dereferenced() {
+        let mut t = HandleTable::new();
+        let h = t.open(9, false);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = x as isize;
+            if v == h {
+                continue;
+            }
+            let l = t.lookup(v);
+            assert!(
+                matches!(l, Lookup::NotAHandle | Lookup::Universal),
+                "{:#x} -> {:?}",
+                v,
+                l
+            );
+        }
+        // A generation the slot never had is garbage too.
+        let (i, g) = decode(h).unwrap();
+        assert_eq!(t.lookup(encode(i, g + 5)), Lookup::NotAHandle);
+        assert_eq!(t.lookup(encode(i + 1, 0)), Lookup::NotAHandle);
+    }
+
+    #[test]
+    fn counters_track_peak() {
+        let mut t = HandleTable::new();
+        let hs: Vec<isize> = (0..10).map(|i| t.open(2 * i + 1, false)).collect();
+        for h in hs {
+            t.close(h).unwrap();
+        }
+        let c = t.counters();
+        assert_eq!((c.open_now, c.peak_open, c.opened_total, c.closed_total), (0, 10, 10, 10));
+    }
+
+    #[test]
+    fn argument_handles_are_closed_by_the_runtime_only() {
+        let mut t = HandleTable::new();
+        let a = t.open_arg(21);
+        assert!(matches!(t.close(a), Err(CloseError::Borrowed(_))));
+        assert!(matches!(t.lookup(a), Lookup::Open { .. }), "still open after the refused close");
+        assert_eq!(t.close_arg(a), Ok(21));
+    }
+
+    #[test]
+    fn raw_data_is_protected_within_budget_and_released_on_reuse() {
+        let mut t = HandleTable::new();
+        t.raw_budget = 10;
+        t.set_closed_queue_max(1);
+        let data = b"0123456789abcdef";
+        let mut open_with_raw = |t: &mut HandleTable, n: usize| {
+            let h = t.open(1, false);
+            let r = unsafe { RawData::copy_read_only(data.as_ptr(), n) }.unwrap();
+            t.extra_mut(decode(h).unwrap().0).raw.push(r);
+            h
+        };
+        let small = open_with_raw(&mut t, 6);
+        t.close(small).unwrap();
+        assert_eq!(t.raw_protected_bytes(), 6);
+        let big = open_with_raw(&mut t, 16); // reuses small's slot: frees its data
+        assert_eq!(t.raw_protected_bytes(), 0);
+        t.close(big).unwrap(); // over budget: dropped, not counted
+        assert_eq!(t.raw_protected_bytes(), 0);
+        assert!(t.extra(decode(big).unwrap().0).unwrap().raw.is_empty());
+    }
+
+    #[test]
+    fn slot_is_small() {
+        assert!(std::mem::size_of::<Slot>() <= 24);
+    }
+}

@@ -1,0 +1,292 @@
+//! The Python module `hpydbg._hpydbg`: the functions of HPy's
+//! `hpy.universal._debug` (so `hpy.debug.LeakDetector` works unchanged) on
+//! top of our handle table, plus hpydbg's own helpers.
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::pyclass::CompareOp;
+use pyo3::types::{PyDict, PyList};
+
+use crate::abi::HPy;
+use crate::api::Call;
+use crate::ctx::{self, lock, AUX, SETTINGS, TABLE};
+use crate::handles::State;
+
+/// A view of one slot of the handle table (HPy's `DebugHandle`).
+#[pyclass(module = "hpydbg", frozen)]
+pub struct DebugHandle {
+    index: u32,
+    /// The handle value when this view was made.
+    handle: isize,
+}
+
+/// The object a universal handle refers to (a new reference).
+fn object_of(py: Python<'_>, uh: isize) -> PyResult<Py<PyAny>> {
+    let Some(c) = ctx::contexts() else { return Ok(py.None()) };
+    unsafe {
+        let p = (c.u().AsPyObject.unwrap_unchecked())(c.uctx, HPy::from_raw(uh));
+        if p.is_null() {
+            return Err(PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("AsPyObject failed")));
+        }
+        Ok(Bound::from_owned_ptr(py, p as *mut pyo3::ffi::PyObject).unbind())
+    }
+}
+
+impl DebugHandle {
+    fn state(&self) -> (State, isize, isize) {
+        lock(&TABLE).slot_info(self.index).unwrap_or((State::Free, 0, 0))
+    }
+}
+
+#[pymethods]
+impl DebugHandle {
+    /// The object the handle refers to (None once closed).
+    #[getter]
+    fn obj(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.state() {
+            (State::Open | State::Immortal, _, uh) => object_of(py, uh),
+            _ => Ok(py.None()),
+        }
+    }
+
+    /// Identifies the slot; equal ids mean the same debug handle record.
+    #[getter]
+    fn id(&self) -> u32 {
+        self.index
+    }
+
+    /// The handle value the extension saw (slot and generation encoded).
+    #[getter]
+    fn handle(&self) -> isize {
+        self.handle
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        !matches!(self.state().0, State::Open | State::Immortal)
+    }
+
+    /// Bytes of raw data (e.g. from HPyUnicode_AsUTF8AndSize) held, or -1.
+    #[getter]
+    fn raw_data_size(&self) -> isize {
+        let t = lock(&TABLE);
+        match t.extra(self.index) {
+            Some(e) if !e.raw.is_empty() => e.raw.iter().map(|r| r.len() as isize).sum(),
+            _ => -1,
+        }
+    }
+
+    /// Leak-detector epoch in which the handle was opened.
+    #[getter]
+    fn epoch(&self) -> i64 {
+        lock(&TABLE).epoch_of(self.index)
+    }
+
+    /// Where the handle was opened, if stack traces were on (text).
+    #[getter]
+    fn allocation_stacktrace(&self) -> Option<String> {
+        let t = lock(&TABLE);
+        let trace = t.extra(self.index)?.opened_at.clone()?;
+        drop(t);
+        Some(trace.render("  "))
+    }
+
+    /// Close the handle now. FOR TESTS ONLY.
+    fn _force_close(&self) -> PyResult<()> {
+        let (state, h, _) = self.state();
+        if state != State::Open {
+            return Ok(());
+        }
+        let c = ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
+        crate::manual::close_owned(&Call { c, api: "DebugHandle._force_close" }, HPy::from_raw(h));
+        Ok(())
+    }
+
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
+        let Ok(other) = other.cast::<DebugHandle>() else { return py.NotImplemented() };
+        let same = other.get().index == self.index;
+        match op {
+            CompareOp::Eq => same.into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            CompareOp::Ne => (!same).into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            _ => py.NotImplemented(),
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        self.index as u64
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let (state, _, uh) = self.state();
+        let head = match state {
+            State::Open | State::Immortal => {
+                let o = object_of(py, uh)?;
+                format!("<DebugHandle 0x{:x} for {}>", self.index, o.bind(py).repr()?)
+            }
+            _ => format!("<DebugHandle 0x{:x} CLOSED>", self.index),
+        };
+        let trace = match self.allocation_stacktrace() {
+            Some(t) => format!("Allocation stacktrace:\n{}", t),
+            None => "To get the stack trace of where it was allocated use:\nhpy.debug.set_handle_stack_trace_limit(16)".into(),
+        };
+        Ok(format!("{}\n{}", head, trace))
+    }
+}
+
+fn listed(py: Python<'_>, l: Vec<crate::handles::Listed>) -> PyResult<Bound<'_, PyList>> {
+    let items: Vec<DebugHandle> = l.into_iter().map(|x| DebugHandle { index: x.index, handle: x.handle }).collect();
+    let list = PyList::empty(py);
+    for it in items {
+        list.append(Bound::new(py, it)?)?;
+    }
+    Ok(list)
+}
+
+/// Start a new leak-detector epoch and return its number.
+#[pyfunction]
+fn new_generation() -> i64 {
+    lock(&TABLE).new_epoch()
+}
+
+/// Open handles opened in epoch `gen` or later, oldest first.
+#[pyfunction]
+fn get_open_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
+    let l = lock(&TABLE).open_handles(gen);
+    listed(py, l)
+}
+
+/// Closed handles still remembered (the closed-handles queue), oldest first.
+#[pyfunction]
+#[pyo3(signature = (gen=0))]
+fn get_closed_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
+    let l = lock(&TABLE).closed_handles(gen);
+    listed(py, l)
+}
+
+#[pyfunction]
+fn get_closed_handles_queue_max_size() -> usize {
+    lock(&TABLE).closed_queue_max
+}
+
+#[pyfunction]
+fn set_closed_handles_queue_max_size(size: usize) {
+    lock(&TABLE).set_closed_queue_max(size)
+}
+
+#[pyfunction]
+fn get_protected_raw_data_max_size() -> usize {
+    lock(&TABLE).raw_budget
+}
+
+#[pyfunction]
+fn set_protected_raw_data_max_size(size: usize) {
+    lock(&TABLE).raw_budget = size
+}
+
+fn set_callback(slot: &std::sync::Mutex<Option<Py<PyAny>>>, arg: &Bound<'_, PyAny>) -> PyResult<()> {
+    let new = if arg.is_none() {
+        None
+    } else if arg.is_callable() {
+        Some(arg.clone().unbind())
+    } else {
+        return Err(PyTypeError::new_err("Expected a callable object"));
+    };
+    let old = std::mem::replace(&mut *lock(slot), new);
+    drop(old);
+    Ok(())
+}
+
+/// Call `callback()` on each invalid handle instead of aborting (None: abort).
+#[pyfunction]
+fn set_on_invalid_handle(callback: &Bound<'_, PyAny>) -> PyResult<()> {
+    set_callback(&SETTINGS.on_invalid_handle, callback)
+}
+
+/// Call `callback()` on each invalid builder instead of aborting (None: abort).
+#[pyfunction]
+fn set_on_invalid_builder_handle(callback: &Bound<'_, PyAny>) -> PyResult<()> {
+    set_callback(&SETTINGS.on_invalid_builder_handle, callback)
+}
+
+/// Frames recorded where handles are opened and closed (None or 0: off).
+#[pyfunction]
+fn set_handle_stack_trace_limit(limit: Option<usize>) {
+    SETTINGS.set_stack_trace_limit(limit.unwrap_or(0))
+}
+
+#[pyfunction]
+fn get_handle_stack_trace_limit() -> usize {
+    SETTINGS.stack_trace_limit()
+}
+
+/// The name of the context that debug-mode loads get.
+#[pyfunction]
+fn context_name() -> &'static str {
+    ctx::context_name()
+}
+
+/// Whether `hpy_debug_get_ctx` has been called (a debug module was loaded).
+#[pyfunction]
+fn context_created() -> bool {
+    ctx::contexts().is_some()
+}
+
+/// Rebind `hpy_debug_get_ctx` in the loaded `hpy.universal` at `path` to ours.
+#[pyfunction]
+fn _rebind_universal(path: &str) -> PyResult<usize> {
+    crate::interpose::rebind(path, "hpy_debug_get_ctx", crate::exports::hpy_debug_get_ctx as *const () as usize)
+        .map_err(|e| PyRuntimeError::new_err(format!("hpydbg could not redirect hpy.universal's debug mode to its context: {}", e)))
+}
+
+/// Counters of the handle table.
+#[pyfunction]
+fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let (c, closed_queue, raw) = {
+        let t = lock(&TABLE);
+        (t.counters(), t.closed_len(), t.raw_protected_bytes())
+    };
+    let d = PyDict::new(py);
+    d.set_item("open_now", c.open_now)?;
+    d.set_item("peak_open", c.peak_open)?;
+    d.set_item("opened_total", c.opened_total)?;
+    d.set_item("closed_total", c.closed_total)?;
+    d.set_item("closed_queue", closed_queue)?;
+    d.set_item("protected_raw_bytes", raw)?;
+    d.set_item("open_builders_and_trackers", lock(&AUX).open_count())?;
+    Ok(d)
+}
+
+/// `(context members, other structs)` layouts, for the ABI layout test.
+#[pyfunction]
+fn _abi_layout() -> (Vec<(String, usize)>, Vec<(&'static str, &'static str, usize)>) {
+    (crate::abi::context_layout(), crate::abi::struct_layouts())
+}
+
+/// `(member, C API name)` of every function of the context.
+#[pyfunction]
+fn _api_names() -> Vec<(&'static str, &'static str)> {
+    crate::api::api_names()
+}
+
+#[pymodule]
+fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<DebugHandle>()?;
+    m.add_function(wrap_pyfunction!(new_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(get_open_handles, m)?)?;
+    m.add_function(wrap_pyfunction!(get_closed_handles, m)?)?;
+    m.add_function(wrap_pyfunction!(get_closed_handles_queue_max_size, m)?)?;
+    m.add_function(wrap_pyfunction!(set_closed_handles_queue_max_size, m)?)?;
+    m.add_function(wrap_pyfunction!(get_protected_raw_data_max_size, m)?)?;
+    m.add_function(wrap_pyfunction!(set_protected_raw_data_max_size, m)?)?;
+    m.add_function(wrap_pyfunction!(set_on_invalid_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(set_on_invalid_builder_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(set_handle_stack_trace_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(get_handle_stack_trace_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(context_name, m)?)?;
+    m.add_function(wrap_pyfunction!(context_created, m)?)?;
+    m.add_function(wrap_pyfunction!(_rebind_universal, m)?)?;
+    m.add_function(wrap_pyfunction!(stats, m)?)?;
+    m.add_function(wrap_pyfunction!(_abi_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(_api_names, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Stack traces of handle operations: captured as bare instruction pointers
+//! (cheap, opt-in, with a frame limit) and symbolised only when printed.
+
+use std::fmt::Write;
+
+/// Instruction pointers, innermost first.
+#[derive(Clone, Debug)]
+pub struct Trace(Box<[usize]>);
+
+impl Trace {
+    /// Capture up to `limit` frames, skipping hpydbg's own frames.
+    pub fn capture(limit: usize) -> Trace {
+        let mut ips = Vec::with_capacity(limit + 8);
+        let mut skipping = true;
+        backtrace::trace(|frame| {
+            let ip = frame.ip() as usize;
+            if skipping {
+                // Skip frames that belong to this shared object.
+                if is_own_frame(ip) {
+                    return true;
+                }
+                skipping = false;
+            }
+            ips.push(ip);
+            ips.len() < limit
+        });
+        Trace(ips.into_boxed_slice())
+    }
+
+    pub fn frames(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// One line per frame: `function at file:line (object)`.
+    pub fn render(&self, indent: &str) -> String {
+        let mut out = String::new();
+        for (i, &ip) in self.0.iter().enumerate() {
+            let mut line = None;
+            // Return addresses point after the call: look up ip - 1.
+            backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {
+                if line.is_some() {
+                    return;
+                }
+                let name = sym.name().map(|n| n.to_string()).unwrap_or_else(|| "??".into());
+                let loc = match (sym.filename(), sym.lineno()) {
+                    (Some(f), Some(l)) => format!(" at {}:{}", f.display(), l),
+                    _ => String::new(),
+                };
+                line = Some(format!("{}{}", name, loc));
+            });
+            let obj = object_of(ip);
+            let text = line.unwrap_or_else(|| format!("{:#x}", ip));
+            let _ = writeln!(out, "{}#{} {} ({})", indent, i, text, obj);
+        }
+        out
+    }
+}
+
+fn own_range() -> (usize, usize) {
+    use std::sync::OnceLock;
+    static RANGE: OnceLock<(usize, usize)> = OnceLock::new();
+    *RANGE.get_or_init(|| {
+        let base = own_base();
+        (base.0, base.1)
+    })
+}
+
+fn own_base() -> (usize, usize) {
+    // The text range of the object containing this function.
+    let here = own_base as *const () as usize;
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    if unsafe { libc::dladdr(here as *const libc::c_void, &mut info) } == 0 {
+        return (0, 0);
+    }
+    let start = info.dli_fbase as usize;
+    let mut end = start;
+    // Find the end of the mapping that holds our code via dl_iterate_phdr.
+    unsafe extern "C" fn cb(info: *mut libc::dl_phdr_info, _: usize, data: *mut libc::c_void) -> libc::c_int {
+        let data = &mut *(data as *mut (usize, usize));
+        let info = &*info;
+        if info.dlpi_addr as usize != data.0 {
+            return 0;
+        }
+        for i in 0..info.dlpi_phnum as usize {
+            let ph = &*info.dlpi_phdr.add(i);
+            if ph.p_type == libc::PT_LOAD {
+                let e = info.dlpi_addr as usize + ph.p_vaddr as usize + ph.p_memsz as usize;
+                if e > data.1 {
+                    data.1 = e;
+                }
+            }
+        }
+        1
+    }
+    let mut data = (start, end);
+    unsafe { libc::dl_iterate_phdr(Some(cb), &mut data as *mut _ as *mut libc::c_void) };
+    end = data.1;
+    (start, end)
+}
+
+fn is_own_frame(ip: usize) -> bool {
+    let (s, e) = own_range();
+    ip >= s && ip < e
+}
+
+/// The shared object an address belongs to (file name only).
+pub fn object_of(ip: usize) -> String {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    if unsafe { libc::dladdr(ip as *const libc::c_void, &mut info) } == 0 || info.dli_fname.is_null() {
+        return "?".into();
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
+    name.rsplit('/').next().unwrap_or(&name).to_string()
+}

@@ -1,0 +1,309 @@
+//! Calls from the runtime into the extension (`ctx_CallRealFunctionFromTrampoline`).
+//!
+//! The extension's CPython trampolines hand us `(sig, func, args)` with
+//! `PyObject*` arguments.  Rather than converting those ourselves, we let the
+//! *universal* context do it, giving it a shim of the same signature instead
+//! of `func`: the universal context converts the arguments to universal
+//! handles and calls the shim, which opens debug handles for them, calls
+//! `func` with a fresh per-call context, closes and checks the argument
+//! handles, and hands the result back.  This keeps hpydbg independent of how
+//! a runtime represents handles.  `func` travels to the shim in a
+//! thread-local, set right before the universal context calls it.
+#![allow(non_snake_case)]
+
+use std::os::raw::{c_char, c_int, c_void};
+
+use crate::abi::*;
+use crate::ctx::{self, ctxs, lock, TABLE};
+use crate::handles::{CloseError, Lookup};
+use crate::report::{self, Use};
+
+/// How a trampoline argument or result crosses between the two contexts.
+trait Cross: Copy {
+    fn enter(self) -> Self;
+    fn leave(self);
+}
+
+impl Cross for HPy {
+    #[inline]
+    fn enter(self) -> Self {
+        if self.is_null() {
+            return self;
+        }
+        HPy::from_raw(lock(&TABLE).open_arg(self.raw()))
+    }
+
+    #[inline]
+    fn leave(self) {
+        close_arg(self)
+    }
+}
+
+macro_rules! plain_cross {
+    ($($t:ty),*) => {$(
+        impl Cross for $t {
+            #[inline(always)] fn enter(self) -> Self { self }
+            #[inline(always)] fn leave(self) {}
+        }
+    )*};
+}
+plain_cross!(HPy_ssize_t, c_int, *mut c_void, *mut c_char);
+
+trait Back: Copy {
+    fn back(self) -> Self;
+}
+
+impl Back for HPy {
+    #[inline]
+    fn back(self) -> Self {
+        result_to_universal(self)
+    }
+}
+
+macro_rules! plain_back {
+    ($($t:ty),*) => {$( impl Back for $t { #[inline(always)] fn back(self) -> Self { self } } )*};
+}
+plain_back!(HPy_ssize_t, c_int, ());
+
+/// Close an argument handle after the call; the extension must not have.
+#[inline]
+fn close_arg(h: HPy) {
+    if h.is_null() {
+        return;
+    }
+    let r = lock(&TABLE).close_arg(h.raw());
+    if let Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) = r {
+        report::invalid_handle(Use::CallArg, h.raw(), l);
+    }
+}
+
+/// A handle returned by the extension: its ownership passes to the runtime.
+fn result_to_universal(h: HPy) -> HPy {
+    if h.is_null() {
+        return h;
+    }
+    let r = lock(&TABLE).close_arg(h.raw());
+    match r {
+        Ok(uh) => HPy::from_raw(uh),
+        Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) => {
+            report::invalid_handle(Use::Return, h.raw(), l);
+            // Going on: the runtime will own a reference, so give it one.
+            let uh = l.uh_or_null();
+            if uh == 0 || !matches!(l, Lookup::Closed { .. } | Lookup::Immortal { .. }) {
+                return HPy::NULL;
+            }
+            let c = ctxs();
+            unsafe { (c.u().Dup.unwrap_unchecked())(c.uctx, HPy::from_raw(uh)) }
+        }
+    }
+}
+
+unsafe fn pending<F>() -> F {
+    let f = ctx::take_pending();
+    if f.is_null() {
+        report::fatal_internal("trampoline shim called without a pending function");
+    }
+    std::mem::transmute_copy::<*const c_void, F>(&f)
+}
+
+/// Shims for signatures whose arguments are single values.
+macro_rules! shims {
+    ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
+        unsafe extern "C" fn $shim(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
+            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending();
+            $( let $a = Cross::enter($a); )*
+            let r = ctx::with_call_ctx(ctxs(), |dctx| f(dctx $(, $a)*));
+            $( Cross::leave($a); )*
+            Back::back(r)
+        }
+    )*};
+}
+
+shims! {
+    shim_h(a: HPy) -> HPy;
+    shim_hh(a: HPy, b: HPy) -> HPy;
+    shim_hhh(a: HPy, b: HPy, c: HPy) -> HPy;
+    shim_h_int(a: HPy) -> c_int;
+    shim_h_ssize(a: HPy) -> HPy_ssize_t;
+    shim_hs(a: HPy, b: HPy_ssize_t) -> HPy;
+    shim_hss(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t) -> HPy;
+    shim_hsh_int(a: HPy, b: HPy_ssize_t, c: HPy) -> c_int;
+    shim_hssh_int(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t, d: HPy) -> c_int;
+    shim_hhh_int(a: HPy, b: HPy, c: HPy) -> c_int;
+    shim_p_void(a: *mut c_void) -> ();
+    shim_hc(a: HPy, b: *mut c_char) -> HPy;
+    shim_hch_int(a: HPy, b: *mut c_char, c: HPy) -> c_int;
+    shim_hhi(a: HPy, b: HPy, c: c_int) -> HPy;
+    shim_hp(a: HPy, b: *mut c_void) -> HPy;
+    shim_hhp_int(a: HPy, b: HPy, c: *mut c_void) -> c_int;
+    shim_hh_int(a: HPy, b: HPy) -> c_int;
+    shim_h_void(a: HPy) -> ();
+}
+
+/// Open argument handles for an array of universal handles.
+struct ArgArray {
+    small: [HPy; 16],
+    big: Vec<HPy>,
+    n: usize,
+}
+
+impl ArgArray {
+    unsafe fn open(items: *const HPy, n: usize) -> ArgArray {
+        let mut a = ArgArray { small: [HPy::NULL; 16], big: Vec::new(), n };
+        if n > 16 {
+            a.big.resize(n, HPy::NULL);
+        }
+        let mut t = lock(&TABLE);
+        for (i, slot) in a.slice_mut().iter_mut().enumerate() {
+            let uh = *items.add(i);
+            *slot = if uh.is_null() { uh } else { HPy::from_raw(t.open_arg(uh.raw())) };
+        }
+        a
+    }
+
+    fn slice_mut(&mut self) -> &mut [HPy] {
+        if self.n > 16 {
+            &mut self.big[..]
+        } else {
+            &mut self.small[..self.n]
+        }
+    }
+
+    fn as_ptr(&mut self) -> *const HPy {
+        self.slice_mut().as_ptr()
+    }
+
+    fn close(mut self) {
+        for &h in self.slice_mut().iter() {
+            close_arg(h);
+        }
+    }
+}
+
+unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending();
+    let s = self_.enter();
+    let mut a = ArgArray::open(args, nargs);
+    let p = a.as_ptr();
+    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
+    s.leave();
+    a.close();
+    r.back()
+}
+
+unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize, HPy) -> HPy = pending();
+    let nkw = if kwnames.is_null() { 0 } else { ((*u).Length.unwrap_unchecked())(u, kwnames).max(0) as usize };
+    let s = self_.enter();
+    let k = kwnames.enter();
+    let mut a = ArgArray::open(args, nargs + nkw);
+    let p = a.as_ptr();
+    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    s.leave();
+    a.close();
+    k.leave();
+    r.back()
+}
+
+unsafe extern "C" fn shim_initproc(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> c_int {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> c_int = pending();
+    let s = self_.enter();
+    let k = kw.enter();
+    let mut a = ArgArray::open(args, nargs.max(0) as usize);
+    let p = a.as_ptr();
+    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    s.leave();
+    a.close();
+    k.leave();
+    r
+}
+
+unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> HPy = pending();
+    let s = type_.enter();
+    let k = kw.enter();
+    let mut a = ArgArray::open(args, nargs.max(0) as usize);
+    let p = a.as_ptr();
+    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    s.leave();
+    a.close();
+    k.leave();
+    r.back()
+}
+
+unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending();
+    let s = self_.enter();
+    let mut dbuf: HPy_buffer = std::mem::zeroed();
+    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
+    s.leave();
+    if r >= 0 {
+        // The buffer owns `obj`: pass it on like a returned handle.
+        dbuf.obj = dbuf.obj.back();
+        *view = dbuf;
+    }
+    r
+}
+
+unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending();
+    let s = self_.enter();
+    let mut dbuf = *view;
+    dbuf.obj = dbuf.obj.enter();
+    ctx::with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
+    s.leave();
+    dbuf.obj.leave();
+}
+
+/// The shim for a signature, or `None` when the function takes no context
+/// (it is then passed to the universal context unchanged).
+fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
+    use crate::abi::sig::*;
+    let p: *const c_void = match sig {
+        NOARGS | UNARYFUNC | REPRFUNC | GETITERFUNC | ITERNEXTFUNC | MOD_CREATE => shim_h as _,
+        O | BINARYFUNC | GETATTROFUNC => shim_hh as _,
+        TERNARYFUNC | DESCRGETFUNC => shim_hhh as _,
+        INQUIRY => shim_h_int as _,
+        LENFUNC | HASHFUNC => shim_h_ssize as _,
+        SSIZEARGFUNC => shim_hs as _,
+        SSIZESSIZEARGFUNC => shim_hss as _,
+        SSIZEOBJARGPROC => shim_hsh_int as _,
+        SSIZESSIZEOBJARGPROC => shim_hssh_int as _,
+        OBJOBJARGPROC | SETATTROFUNC | DESCRSETFUNC => shim_hhh_int as _,
+        FREEFUNC => shim_p_void as _,
+        GETATTRFUNC => shim_hc as _,
+        SETATTRFUNC => shim_hch_int as _,
+        RICHCMPFUNC => shim_hhi as _,
+        GETTER => shim_hp as _,
+        SETTER => shim_hhp_int as _,
+        OBJOBJPROC => shim_hh_int as _,
+        DESTRUCTOR => shim_h_void as _,
+        VARARGS => shim_varargs as _,
+        KEYWORDS => shim_keywords as _,
+        INITPROC => shim_initproc as _,
+        NEWFUNC => shim_newfunc as _,
+        GETBUFFERPROC => shim_getbuffer as _,
+        RELEASEBUFFERPROC => shim_releasebuffer as _,
+        TRAVERSEPROC | CAPSULE_DESTRUCTOR | DESTROYFUNC | VECTORCALLFUNC => return Ok(None),
+        _ => return Err(()),
+    };
+    Ok(Some(p))
+}
+
+pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
+    _ctx: *mut HPyContext,
+    sig: HPyFunc_Signature,
+    func: HPyCFunction,
+    args: *mut c_void,
+) {
+    let c = ctxs();
+    let forward = c.u().CallRealFunctionFromTrampoline.unwrap_unchecked();
+    match shim_for(sig) {
+        Ok(Some(shim)) => {
+            ctx::set_pending(func);
+            forward(c.uctx, sig, shim, args)
+        }
+        Ok(None) => forward(c.uctx, sig, func, args),
+        Err(()) => report::fatal_api(&format!("hpydbg: unsupported HPyFunc_Signature {} in ctx_CallRealFunctionFromTrampoline", sig)),
+    }
+}
