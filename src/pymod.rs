@@ -91,6 +91,15 @@ impl DebugHandle {
         Some(trace.render("  "))
     }
 
+    /// The extension source line that opened the handle, if traces were on.
+    #[getter]
+    fn allocation_site(&self) -> Option<String> {
+        let t = lock(&TABLE);
+        let trace = t.extra(self.index)?.opened_at.clone()?;
+        drop(t);
+        trace.site()
+    }
+
     /// Close the handle now. FOR TESTS ONLY.
     fn _force_close(&self) -> PyResult<()> {
         let (state, h, _) = self.state();

@@ -8,20 +8,14 @@ use std::fmt::Write;
 pub struct Trace(Box<[usize]>);
 
 impl Trace {
-    /// Capture up to `limit` frames, skipping hpydbg's own frames.
+    /// Capture up to `limit` frames, leaving out hpydbg's own frames.
     pub fn capture(limit: usize) -> Trace {
-        let mut ips = Vec::with_capacity(limit + 8);
-        let mut skipping = true;
+        let mut ips = Vec::with_capacity(limit);
         backtrace::trace(|frame| {
             let ip = frame.ip() as usize;
-            if skipping {
-                // Skip frames that belong to this shared object.
-                if is_own_frame(ip) {
-                    return true;
-                }
-                skipping = false;
+            if !is_own_frame(ip) {
+                ips.push(ip);
             }
-            ips.push(ip);
             ips.len() < limit
         });
         Trace(ips.into_boxed_slice())
@@ -35,25 +29,54 @@ impl Trace {
     pub fn render(&self, indent: &str) -> String {
         let mut out = String::new();
         for (i, &ip) in self.0.iter().enumerate() {
-            let mut line = None;
-            // Return addresses point after the call: look up ip - 1.
-            backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {
-                if line.is_some() {
-                    return;
-                }
-                let name = sym.name().map(|n| n.to_string()).unwrap_or_else(|| "??".into());
-                let loc = match (sym.filename(), sym.lineno()) {
-                    (Some(f), Some(l)) => format!(" at {}:{}", f.display(), l),
-                    _ => String::new(),
-                };
-                line = Some(format!("{}{}", name, loc));
-            });
-            let obj = object_of(ip);
-            let text = line.unwrap_or_else(|| format!("{:#x}", ip));
-            let _ = writeln!(out, "{}#{} {} ({})", indent, i, text, obj);
+            let f = resolve(ip);
+            let _ = writeln!(out, "{}#{} {} ({})", indent, i, f.text(), object_of(ip));
         }
         out
     }
+
+    /// The frame a person should look at: the first one outside HPy's own
+    /// headers and helper sources (`hpy/devel/...`) and outside CPython.
+    pub fn site(&self) -> Option<String> {
+        self.0.iter().map(|&ip| (ip, resolve(ip))).find_map(|(ip, f)| {
+            let file = f.file.as_deref()?;
+            if file.contains("/hpy/devel/") || file.contains("/hpy/tools/") {
+                return None;
+            }
+            Some(format!("{} ({})", f.text(), object_of(ip)))
+        })
+    }
+}
+
+struct Frame {
+    name: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+    ip: usize,
+}
+
+impl Frame {
+    fn text(&self) -> String {
+        let name = self.name.clone().unwrap_or_else(|| format!("{:#x}", self.ip));
+        match (&self.file, self.line) {
+            (Some(f), Some(l)) => format!("{} at {}:{}", name, f, l),
+            _ => name,
+        }
+    }
+}
+
+fn resolve(ip: usize) -> Frame {
+    let mut f = Frame { name: None, file: None, line: None, ip };
+    // Return addresses point after the call: look up ip - 1.
+    backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {
+        if f.name.is_some() {
+            return;
+        }
+        f.name = sym.name().map(|n| n.to_string());
+        f.file = sym.filename().map(|p| p.display().to_string());
+        f.line = sym.lineno();
+    });
+    f
 }
 
 fn own_range() -> (usize, usize) {

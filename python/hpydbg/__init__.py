@@ -141,6 +141,13 @@ def enable_from_environment() -> bool:
     if sel is None and "debug" not in hpy_env and _parse_selection(os.environ.get("HPYDBG", "")) is None:
         return False
     enable(sel if sel is not None else None)
+    traces = os.environ.get("HPY_DEBUG_TRACES", "").strip()
+    if traces:
+        _hpydbg.set_handle_stack_trace_limit(int(traces) if traces.isdigit() else 16)
+    if sel is not None and os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") != "0":
+        import atexit
+        from ._report import print_exit_summary
+        atexit.register(print_exit_summary)
     return True
 
 
