@@ -14,7 +14,7 @@ use std::os::raw::{c_char, c_int, c_void};
 use crate::abi::*;
 use crate::ctx::{self, ctxs, lock, Contexts, SETTINGS, TABLE};
 use crate::handles::{CloseError, Lookup};
-use crate::report::{self, Use};
+use crate::report::{self, Outcome, Use};
 use crate::stacktrace::Trace;
 
 /// One API call in progress: the shared contexts plus the public API name.
@@ -24,12 +24,16 @@ pub struct Call {
 }
 
 impl Call {
-    /// Check that `ctx` is the context of the current call.
+    /// Check that `ctx` is the context of the current call, and that the
+    /// thread is executing Python (reports go on by policy).
     #[inline]
     pub fn enter(ctx: *mut HPyContext, api: &'static str) -> Call {
         let c = ctxs();
         if !ctx::ctx_is_current(c, ctx) {
-            report::wrong_context(api, ctx);
+            let _ = report::wrong_context(api, ctx);
+        }
+        if ctx::outside_python() {
+            let _ = report::outside_python(api);
         }
         Call { c, api }
     }
@@ -44,10 +48,24 @@ impl Call {
         self.c.uctx
     }
 
-    /// Validate a handle argument and return the universal handle.
+    /// Validate a handle argument (null allowed) and return the universal
+    /// handle; `Err` means: do not make the call (the policy said so, or
+    /// nothing is left to forward).
     #[inline]
-    pub fn unwrap(&self, h: HPy, name: &str) -> HPy {
+    pub fn unwrap(&self, h: HPy, name: &str) -> Result<HPy, Skip> {
         unwrap_for(Use::Arg { api: self.api, name }, h)
+    }
+
+    /// Like `unwrap`, but HPy_NULL is a misuse too.
+    #[inline]
+    pub fn unwrap_obj(&self, h: HPy, name: &str) -> Result<HPy, Skip> {
+        if h.is_null() {
+            return match report::null_handle(self.api, name) {
+                Outcome::Continue => Ok(h),
+                Outcome::Skip => Err(Skip),
+            };
+        }
+        self.unwrap(h, name)
     }
 
     /// Open a debug handle for a universal handle the caller now owns.
@@ -55,22 +73,36 @@ impl Call {
     pub fn open(&self, uh: HPy) -> HPy {
         open_handle(uh)
     }
+
+    /// Report a failed argument check; the caller returns its error value
+    /// unless the policy says go on.
+    pub fn bad_argument(&self, message: &str) -> Result<(), Skip> {
+        match report::bad_argument(self.api, message) {
+            Outcome::Continue => Ok(()),
+            Outcome::Skip => Err(Skip),
+        }
+    }
 }
 
+/// The call is not made; the wrapper returns its error value (and, where the
+/// function has one, with `hpydbg.HPyDebugError` set).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Skip;
+
 /// Validate `h` for use `u`; on an invalid handle, report and (if the policy
-/// goes on) return what it wrapped, or null.
+/// goes on) return what it wrapped when still known.
 #[inline]
-pub fn unwrap_for(u: Use, h: HPy) -> HPy {
+pub fn unwrap_for(u: Use, h: HPy) -> Result<HPy, Skip> {
     if h.is_null() {
-        return h;
+        return Ok(h);
     }
     let l = lock(&TABLE).lookup(h.raw());
     match l {
-        Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } => HPy::from_raw(uh),
-        _ => {
-            report::invalid_handle(u, h.raw(), l);
-            HPy::from_raw(l.uh_or_null())
-        }
+        Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } => Ok(HPy::from_raw(uh)),
+        _ => match report::invalid_handle(u, h.raw(), l) {
+            Outcome::Continue if l.uh_or_null() != 0 => Ok(HPy::from_raw(l.uh_or_null())),
+            _ => Err(Skip),
+        },
     }
 }
 
@@ -100,23 +132,25 @@ pub fn close_debug_only(u: Use, h: HPy) -> Option<HPy> {
     if h.is_null() {
         return None;
     }
-    let limit = SETTINGS.stack_trace_limit();
     let r = lock(&TABLE).close_arg(h.raw());
     match r {
         Ok(uh) => {
-            if limit > 0 {
-                record_close_trace(h, limit);
-            }
+            record_close_trace(h);
             Some(HPy::from_raw(uh))
         }
         Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) => {
-            report::invalid_handle(u, h.raw(), l);
+            let _ = report::invalid_handle(u, h.raw(), l);
             None
         }
     }
 }
 
-fn record_close_trace(h: HPy, limit: usize) {
+/// Remember where `h` was closed, when stack traces are on.
+pub fn record_close_trace(h: HPy) {
+    let limit = SETTINGS.stack_trace_limit();
+    if limit == 0 {
+        return;
+    }
     let trace = Trace::capture(limit);
     let mut t = lock(&TABLE);
     if let Some((index, _)) = crate::handles::decode(h.raw()) {
@@ -126,21 +160,47 @@ fn record_close_trace(h: HPy, limit: usize) {
 
 /// Argument conversion for generated wrappers.
 pub trait Arg: Copy {
-    fn to_u(self, call: &Call, name: &str) -> Self;
+    fn to_u(self, call: &Call, name: &str) -> Result<Self, Skip>;
 }
 
 impl Arg for HPy {
     #[inline]
-    fn to_u(self, call: &Call, name: &str) -> Self {
+    fn to_u(self, call: &Call, name: &str) -> Result<Self, Skip> {
+        if self.is_null() && null_forbidden(call.api) {
+            return match report::null_handle(call.api, name) {
+                Outcome::Continue => Ok(self),
+                Outcome::Skip => Err(Skip),
+            };
+        }
         call.unwrap(self, name)
     }
+}
+
+/// Functions whose handle arguments must not be HPy_NULL.  Most of the API
+/// takes HPy_NULL and raises SystemError (HPy's tests rely on that); these
+/// would crash the universal context instead.
+fn null_forbidden(api: &str) -> bool {
+    matches!(
+        api,
+        "HPy_Dup"
+            | "HPy_IsTrue"
+            | "HPy_Hash"
+            | "HPyNumber_Check"
+            | "HPyBytes_Check"
+            | "HPyUnicode_Check"
+            | "HPyList_Check"
+            | "HPyDict_Check"
+            | "HPyTuple_Check"
+            | "HPyBytes_GET_SIZE"
+            | "_HPyType_GetBuiltinShape"
+    )
 }
 
 macro_rules! pass_through_args {
     ($($t:ty),*) => {$(
         impl Arg for $t {
             #[inline(always)]
-            fn to_u(self, _: &Call, _: &str) -> Self { self }
+            fn to_u(self, _: &Call, _: &str) -> Result<Self, Skip> { Ok(self) }
         }
     )*};
 }
@@ -154,7 +214,10 @@ pass_through_args!(
 
 /// Result conversion for generated wrappers.
 pub trait Ret: Copy {
+    /// Whether the function reports errors through its return value.
+    const HAS_ERROR: bool = true;
     fn from_u(self, call: &Call) -> Self;
+    fn error() -> Self;
 }
 
 impl Ret for HPy {
@@ -162,18 +225,41 @@ impl Ret for HPy {
     fn from_u(self, call: &Call) -> Self {
         call.open(self)
     }
+    fn error() -> Self {
+        HPy::NULL
+    }
 }
 
 macro_rules! pass_through_rets {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $err:expr),*) => {$(
         impl Ret for $t {
             #[inline(always)]
             fn from_u(self, _: &Call) -> Self { self }
+            fn error() -> Self { $err }
         }
     )*};
 }
 
-pass_through_rets!(i32, u32, i64, u64, usize, isize, f64, (), *mut c_void, *const c_char, HPyThreadState);
+pass_through_rets!(
+    i32 => -1, u32 => u32::MAX, i64 => -1, u64 => u64::MAX, usize => usize::MAX, isize => -1, f64 => -1.0,
+    *mut c_void => std::ptr::null_mut(), *const c_char => std::ptr::null(), HPyThreadState => HPyThreadState::NULL
+);
+
+impl Ret for () {
+    const HAS_ERROR: bool = false;
+    fn from_u(self, _: &Call) -> Self {}
+    fn error() -> Self {}
+}
+
+/// The error return of a skipped call, with `HPyDebugError` set where the
+/// function has an error return.
+#[cold]
+pub fn skipped<R: Ret>(call: &Call) -> R {
+    if R::HAS_ERROR {
+        report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", call.api));
+    }
+    R::error()
+}
 
 /// Generate the regular wrappers; hand-written ones are skipped here.
 macro_rules! generate_wrappers {
@@ -186,7 +272,7 @@ macro_rules! generate_wrappers {
             #[allow(non_snake_case)]
             pub unsafe extern "C" fn $name(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
                 let call = Call::enter(ctx, $pub);
-                $( let $an = Arg::to_u($an, &call, stringify!($an)); )*
+                $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped(&call) }; )*
                 let f = call.u().$name.unwrap_unchecked();
                 Ret::from_u(f(call.uctx() $(, $an)*), &call)
             }
@@ -231,6 +317,8 @@ macro_rules! skip_manual {
     (Tracker_Add $body:tt) => {};
     (Tracker_ForgetAll $body:tt) => {};
     (Tracker_Close $body:tt) => {};
+    (LeavePythonExecution $body:tt) => {};
+    (ReenterPythonExecution $body:tt) => {};
     ($name:ident { $($body:tt)* }) => { $($body)* };
 }
 

@@ -62,6 +62,16 @@ thread_local! {
     /// The extension function that `ctx_CallRealFunctionFromTrampoline` is
     /// about to have the universal context call through our shim.
     static PENDING: Cell<*const c_void> = const { Cell::new(ptr::null()) };
+    /// Between HPy_LeavePythonExecution and HPy_ReenterPythonExecution.
+    static OUTSIDE_PYTHON: Cell<bool> = const { Cell::new(false) };
+}
+
+pub fn outside_python() -> bool {
+    OUTSIDE_PYTHON.with(|c| c.get())
+}
+
+pub fn set_outside_python(v: bool) {
+    OUTSIDE_PYTHON.with(|c| c.set(v))
 }
 
 pub fn contexts() -> Option<&'static Contexts> {

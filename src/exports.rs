@@ -58,7 +58,7 @@ pub unsafe extern "C" fn hpy_debug_open_handle(_dctx: *mut HPyContext, uh: HPy) 
 
 #[no_mangle]
 pub unsafe extern "C" fn hpy_debug_unwrap_handle(_dctx: *mut HPyContext, dh: HPy) -> HPy {
-    unwrap_for(Use::Arg { api: "hpy_debug_unwrap_handle", name: "dh" }, dh)
+    unwrap_for(Use::Arg { api: "hpy_debug_unwrap_handle", name: "dh" }, dh).unwrap_or(HPy::NULL)
 }
 
 #[no_mangle]

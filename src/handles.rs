@@ -200,10 +200,12 @@ impl HandleTable {
         slot.state = if immortal { State::Immortal } else { State::Open };
         slot.borrowed = borrowed;
         let gen = slot.gen;
-        let c = &mut self.counters;
-        c.opened_total += 1;
-        c.open_now += 1;
-        c.peak_open = c.peak_open.max(c.open_now);
+        if !immortal {
+            let c = &mut self.counters;
+            c.opened_total += 1;
+            c.open_now += 1;
+            c.peak_open = c.peak_open.max(c.open_now);
+        }
         encode(index, gen)
     }
 
@@ -298,6 +300,18 @@ impl HandleTable {
                 self.raw_protected_bytes -= extra.raw.iter().map(|r| r.len()).sum::<usize>();
             }
         }
+    }
+
+    /// The handle whose raw data contains `addr`: (handle value, API that
+    /// handed the data out, whether the handle is closed).  Used on a fault.
+    pub fn find_raw(&self, addr: usize) -> Option<(isize, &'static str, bool)> {
+        for (&index, e) in self.extras.iter() {
+            if let Some(r) = e.raw.iter().find(|r| r.contains(addr)) {
+                let s = &self.slots[index as usize];
+                return Some((encode(index, s.gen), r.api(), s.state != State::Open));
+            }
+        }
+        None
     }
 
     /// Extras of an open or closed slot, created on demand.
@@ -574,7 +588,7 @@ mod tests {
         let data = b"0123456789abcdef";
         let mut open_with_raw = |t: &mut HandleTable, n: usize| {
             let h = t.open(1, false);
-            let r = unsafe { RawData::copy_read_only(data.as_ptr(), n) }.unwrap();
+            let r = unsafe { RawData::copy_read_only(data.as_ptr(), n, "test") }.unwrap();
             t.extra_mut(decode(h).unwrap().0).raw.push(r);
             h
         };

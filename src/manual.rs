@@ -8,16 +8,16 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::api::Call;
-use crate::builders::AuxKind;
+use crate::api::{record_close_trace, skipped, Call, Skip};
+use crate::builders::{AuxError, AuxKind};
 use crate::ctx::{lock, AUX, TABLE};
 use crate::handles::{decode, CloseError, Lookup};
 use crate::rawdata::RawData;
-use crate::report::{self, Use};
+use crate::report::{self, Outcome, Use};
 
 /// Unwrap `n` handles at `items` into a buffer on the stack (heap only for
 /// long arrays) and run `f` on the universal handles.
-unsafe fn with_unwrapped<R>(call: &Call, items: *const HPy, n: usize, name: &str, f: impl FnOnce(*mut HPy) -> R) -> R {
+unsafe fn with_unwrapped<R>(call: &Call, items: *const HPy, n: usize, name: &str, f: impl FnOnce(*mut HPy) -> R) -> Result<R, Skip> {
     const SMALL: usize = 16;
     let mut small = [HPy::NULL; SMALL];
     let mut big = Vec::new();
@@ -28,12 +28,13 @@ unsafe fn with_unwrapped<R>(call: &Call, items: *const HPy, n: usize, name: &str
         &mut big[..]
     };
     if n > 0 && items.is_null() {
-        report::fatal_api(&format!("{}: '{}' is NULL but {} items were announced", call.api, name, n));
+        call.bad_argument(&format!("{}: '{}' is NULL but {} items were announced", call.api, name, n))?;
+        return Err(Skip);
     }
     for (i, slot) in buf.iter_mut().enumerate() {
-        *slot = call.unwrap(*items.add(i), name);
+        *slot = call.unwrap_obj(*items.add(i), name)?;
     }
-    f(buf.as_mut_ptr())
+    Ok(f(buf.as_mut_ptr()))
 }
 
 fn nonneg(n: HPy_ssize_t) -> usize {
@@ -55,95 +56,113 @@ pub(crate) fn close_owned(call: &Call, h: HPy) {
     if h.is_null() {
         return;
     }
-    let u = Use::Close { api: call.api };
     let r = lock(&TABLE).close(h.raw());
     match r {
         Ok(uh) => {
-            let limit = crate::ctx::SETTINGS.stack_trace_limit();
-            if limit > 0 {
-                let trace = crate::stacktrace::Trace::capture(limit);
-                if let Some((index, _)) = decode(h.raw()) {
-                    lock(&TABLE).extra_mut(index).closed_at = Some(trace);
-                }
-            }
+            record_close_trace(h);
             unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) }
         }
-        Err(CloseError::Borrowed(l)) => report::invalid_handle(Use::CloseArg { api: call.api }, h.raw(), l),
-        Err(CloseError::Invalid(l)) | Err(CloseError::Immortal(l)) => report::invalid_handle(u, h.raw(), l),
+        // Going on after these means leaving the handle as it is.
+        Err(CloseError::Borrowed(l)) => {
+            let _ = report::invalid_handle(Use::CloseArg { api: call.api }, h.raw(), l);
+        }
+        Err(CloseError::Invalid(l) | CloseError::Immortal(l)) => {
+            let _ = report::invalid_handle(Use::Close { api: call.api }, h.raw(), l);
+        }
     }
+}
+
+/// Run `body` (which may `?` a [`Skip`]) and turn a skip into the
+/// function's error return.
+macro_rules! guarded {
+    ($call:ident, $body:block) => {
+        match (|| -> Result<_, Skip> { Ok($body) })() {
+            Ok(r) => r,
+            Err(Skip) => skipped(&$call),
+        }
+    };
 }
 
 pub unsafe extern "C" fn Tuple_FromArray(ctx: *mut HPyContext, items: *mut HPy, n: HPy_ssize_t) -> HPy {
     let call = Call::enter(ctx, "HPyTuple_FromArray");
-    let r = with_unwrapped(&call, items, nonneg(n), "items", |u| (call.u().Tuple_FromArray.unwrap_unchecked())(call.uctx(), u, n));
-    call.open(r)
+    guarded!(call, {
+        let r = with_unwrapped(&call, items, nonneg(n), "items", |u| (call.u().Tuple_FromArray.unwrap_unchecked())(call.uctx(), u, n))?;
+        call.open(r)
+    })
 }
 
 pub unsafe extern "C" fn Type_GenericNew(ctx: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
     let call = Call::enter(ctx, "HPyType_GenericNew");
-    let t = call.unwrap(type_, "type");
-    let k = call.unwrap(kw, "kw");
-    let r = with_unwrapped(&call, args, nonneg(nargs), "args", |u| {
-        (call.u().Type_GenericNew.unwrap_unchecked())(call.uctx(), t, u, nargs, k)
-    });
-    call.open(r)
+    guarded!(call, {
+        let t = call.unwrap_obj(type_, "type")?;
+        let k = call.unwrap(kw, "kw")?;
+        let r = with_unwrapped(&call, args, nonneg(nargs), "args", |u| {
+            (call.u().Type_GenericNew.unwrap_unchecked())(call.uctx(), t, u, nargs, k)
+        })?;
+        call.open(r)
+    })
 }
 
 pub unsafe extern "C" fn Type_FromSpec(ctx: *mut HPyContext, spec: *mut HPyType_Spec, params: *mut HPyType_SpecParam) -> HPy {
     let call = Call::enter(ctx, "HPyType_FromSpec");
-    if spec.is_null() {
-        report::fatal_api("HPyType_FromSpec: spec is NULL");
-    }
-    let f = call.u().Type_FromSpec.unwrap_unchecked();
-    if params.is_null() {
-        return call.open(f(call.uctx(), spec, params));
-    }
-    // The params hold handles: copy the array, terminator included.
-    let mut uparams = Vec::new();
-    let mut p = params;
-    loop {
-        let kind = (*p).kind;
-        uparams.push(HPyType_SpecParam { kind, object: if kind == 0 { HPy::NULL } else { call.unwrap((*p).object, "params[].object") } });
-        if kind == 0 {
-            break;
+    guarded!(call, {
+        if spec.is_null() {
+            call.bad_argument("HPyType_FromSpec: spec is NULL")?;
+            return Err(Skip);
         }
-        p = p.add(1);
-    }
-    call.open(f(call.uctx(), spec, uparams.as_mut_ptr()))
+        let f = call.u().Type_FromSpec.unwrap_unchecked();
+        if params.is_null() {
+            return Ok(call.open(f(call.uctx(), spec, params)));
+        }
+        // The params hold handles: copy the array, terminator included.
+        let mut uparams = Vec::new();
+        let mut p = params;
+        loop {
+            let kind = (*p).kind;
+            let object = if kind == 0 { HPy::NULL } else { call.unwrap_obj((*p).object, "params[].object")? };
+            uparams.push(HPyType_SpecParam { kind, object });
+            if kind == 0 {
+                break;
+            }
+            p = p.add(1);
+        }
+        call.open(f(call.uctx(), spec, uparams.as_mut_ptr()))
+    })
 }
 
 /// Check `kwnames` as HPy's debug mode does and count the keyword arguments.
-unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Option<usize> {
+unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Result<Option<usize>, Skip> {
     if ukw.is_null() {
-        return Some(0);
+        return Ok(Some(0));
     }
     if (call.u().Tuple_Check.unwrap_unchecked())(call.uctx(), ukw) == 0 {
-        report::fatal_api(&format!("{} arg 'kwnames' must be a tuple object or HPy_NULL", what));
+        call.bad_argument(&format!("{} arg 'kwnames' must be a tuple object or HPy_NULL", what))?;
+        return Err(Skip);
     }
     let n = (call.u().Length.unwrap_unchecked())(call.uctx(), ukw);
-    if n < 0 {
-        None
-    } else {
-        Some(n as usize)
-    }
+    Ok(if n < 0 { None } else { Some(n as usize) })
 }
 
 pub unsafe extern "C" fn Call(ctx: *mut HPyContext, callable: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
     let call = Call::enter(ctx, "HPy_Call");
-    let c = call.unwrap(callable, "callable");
-    let k = call.unwrap(kwnames, "kwnames");
-    let Some(nkw) = kwnames_count(&call, k, "HPy_Call") else { return HPy::NULL };
-    let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().Call.unwrap_unchecked())(call.uctx(), c, u, nargs, k));
-    call.open(r)
+    guarded!(call, {
+        let c = call.unwrap_obj(callable, "callable")?;
+        let k = call.unwrap(kwnames, "kwnames")?;
+        let Some(nkw) = kwnames_count(&call, k, "HPy_Call")? else { return Ok(HPy::NULL) };
+        let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().Call.unwrap_unchecked())(call.uctx(), c, u, nargs, k))?;
+        call.open(r)
+    })
 }
 
 pub unsafe extern "C" fn CallMethod(ctx: *mut HPyContext, name: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
     let call = Call::enter(ctx, "HPy_CallMethod");
-    let n = call.unwrap(name, "name");
-    let k = call.unwrap(kwnames, "kwnames");
-    let Some(nkw) = kwnames_count(&call, k, "HPy_CallMethod") else { return HPy::NULL };
-    let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().CallMethod.unwrap_unchecked())(call.uctx(), n, u, nargs, k));
-    call.open(r)
+    guarded!(call, {
+        let n = call.unwrap_obj(name, "name")?;
+        let k = call.unwrap(kwnames, "kwnames")?;
+        let Some(nkw) = kwnames_count(&call, k, "HPy_CallMethod")? else { return Ok(HPy::NULL) };
+        let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().CallMethod.unwrap_unchecked())(call.uctx(), n, u, nargs, k))?;
+        call.open(r)
+    })
 }
 
 /// Copy raw data into protected pages tied to handle `h`'s lifetime.
@@ -152,7 +171,8 @@ unsafe fn attach_raw(call: &Call, h: HPy, ptr: *const c_char, size: usize) -> *c
         return ptr;
     }
     let Some((index, _)) = decode(h.raw()) else { return ptr };
-    let Some(raw) = RawData::copy_read_only(ptr as *const u8, size) else {
+    crate::signals::install();
+    let Some(raw) = RawData::copy_read_only(ptr as *const u8, size, call.api) else {
         (call.u().Err_NoMemory.unwrap_unchecked())(call.uctx());
         return std::ptr::null();
     };
@@ -170,89 +190,101 @@ unsafe fn attach_raw(call: &Call, h: HPy, ptr: *const c_char, size: usize) -> *c
 
 pub unsafe extern "C" fn Unicode_AsUTF8AndSize(ctx: *mut HPyContext, h: HPy, size: *mut HPy_ssize_t) -> *const c_char {
     let call = Call::enter(ctx, "HPyUnicode_AsUTF8AndSize");
-    let uh = call.unwrap(h, "h");
-    let p = (call.u().Unicode_AsUTF8AndSize.unwrap_unchecked())(call.uctx(), uh, size);
-    if p.is_null() {
-        return p;
-    }
-    let n = if size.is_null() { CStr::from_ptr(p).to_bytes().len() } else { *size as usize };
-    attach_raw(&call, h, p, n + 1)
+    guarded!(call, {
+        let uh = call.unwrap_obj(h, "h")?;
+        let p = (call.u().Unicode_AsUTF8AndSize.unwrap_unchecked())(call.uctx(), uh, size);
+        if p.is_null() {
+            return Ok(p);
+        }
+        let n = if size.is_null() { CStr::from_ptr(p).to_bytes().len() } else { *size as usize };
+        attach_raw(&call, h, p, n + 1)
+    })
 }
 
 pub unsafe extern "C" fn Bytes_AsString(ctx: *mut HPyContext, h: HPy) -> *const c_char {
     let call = Call::enter(ctx, "HPyBytes_AsString");
-    let uh = call.unwrap(h, "h");
-    let p = (call.u().Bytes_AsString.unwrap_unchecked())(call.uctx(), uh);
-    if p.is_null() {
-        return p;
-    }
-    let n = (call.u().Bytes_Size.unwrap_unchecked())(call.uctx(), uh);
-    attach_raw(&call, h, p, nonneg(n) + 1)
+    guarded!(call, {
+        let uh = call.unwrap_obj(h, "h")?;
+        let p = (call.u().Bytes_AsString.unwrap_unchecked())(call.uctx(), uh);
+        if p.is_null() {
+            return Ok(p);
+        }
+        let n = (call.u().Bytes_Size.unwrap_unchecked())(call.uctx(), uh);
+        attach_raw(&call, h, p, nonneg(n) + 1)
+    })
 }
 
 pub unsafe extern "C" fn Bytes_AS_STRING(ctx: *mut HPyContext, h: HPy) -> *const c_char {
     let call = Call::enter(ctx, "HPyBytes_AS_STRING");
-    let uh = call.unwrap(h, "h");
-    let p = (call.u().Bytes_AS_STRING.unwrap_unchecked())(call.uctx(), uh);
-    if p.is_null() {
-        return p;
-    }
-    let n = (call.u().Bytes_GET_SIZE.unwrap_unchecked())(call.uctx(), uh);
-    attach_raw(&call, h, p, nonneg(n) + 1)
+    guarded!(call, {
+        let uh = call.unwrap_obj(h, "h")?;
+        let p = (call.u().Bytes_AS_STRING.unwrap_unchecked())(call.uctx(), uh);
+        if p.is_null() {
+            return Ok(p);
+        }
+        let n = (call.u().Bytes_GET_SIZE.unwrap_unchecked())(call.uctx(), uh);
+        attach_raw(&call, h, p, nonneg(n) + 1)
+    })
 }
 
 unsafe fn is_type(call: &Call, uh: HPy) -> bool {
-    (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uh, call.u().h_TypeType) != 0
+    !uh.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uh, call.u().h_TypeType) != 0
+}
+
+/// Fail the call (by policy) unless `ok`.
+fn require(call: &Call, ok: bool, message: &str) -> Result<(), Skip> {
+    if ok {
+        Ok(())
+    } else {
+        call.bad_argument(message)?;
+        // Going on would hand the runtime a value it may crash on.
+        Err(Skip)
+    }
 }
 
 pub unsafe extern "C" fn Type_GetName(ctx: *mut HPyContext, type_: HPy) -> *const c_char {
     let call = Call::enter(ctx, "HPyType_GetName");
-    let ut = call.unwrap(type_, "type");
-    if ut.is_null() || !is_type(&call, ut) {
-        report::fatal_api("HPyType_GetName arg must be a type");
-    }
-    let p = (call.u().Type_GetName.unwrap_unchecked())(call.uctx(), ut);
-    if p.is_null() {
-        return p;
-    }
-    let n = CStr::from_ptr(p).to_bytes().len();
-    attach_raw(&call, type_, p, n + 1)
+    guarded!(call, {
+        let ut = call.unwrap(type_, "type")?;
+        require(&call, is_type(&call, ut), "HPyType_GetName arg must be a type")?;
+        let p = (call.u().Type_GetName.unwrap_unchecked())(call.uctx(), ut);
+        if p.is_null() {
+            return Ok(p);
+        }
+        let n = CStr::from_ptr(p).to_bytes().len();
+        attach_raw(&call, type_, p, n + 1)
+    })
 }
 
 pub unsafe extern "C" fn Type_IsSubtype(ctx: *mut HPyContext, sub: HPy, type_: HPy) -> c_int {
     let call = Call::enter(ctx, "HPyType_IsSubtype");
-    let us = call.unwrap(sub, "sub");
-    if us.is_null() || !is_type(&call, us) {
-        report::fatal_api("HPyType_IsSubtype arg 1 must be a type");
-    }
-    let ut = call.unwrap(type_, "type");
-    if ut.is_null() || !is_type(&call, ut) {
-        report::fatal_api("HPyType_IsSubtype arg 2 must be a type");
-    }
-    (call.u().Type_IsSubtype.unwrap_unchecked())(call.uctx(), us, ut)
+    guarded!(call, {
+        let us = call.unwrap(sub, "sub")?;
+        require(&call, is_type(&call, us), "HPyType_IsSubtype arg 1 must be a type")?;
+        let ut = call.unwrap(type_, "type")?;
+        require(&call, is_type(&call, ut), "HPyType_IsSubtype arg 2 must be a type")?;
+        (call.u().Type_IsSubtype.unwrap_unchecked())(call.uctx(), us, ut)
+    })
 }
 
 pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -> c_int {
     let call = Call::enter(ctx, "HPy_TypeCheck");
-    let uo = call.unwrap(obj, "obj");
-    let ut = call.unwrap(type_, "type");
-    if uo.is_null() {
-        report::fatal_api("HPy_TypeCheck arg 1 must not be HPy_NULL");
-    }
-    if ut.is_null() || !is_type(&call, ut) {
-        report::fatal_api("HPy_TypeCheck arg 2 must be a type");
-    }
-    (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uo, ut)
+    guarded!(call, {
+        let uo = call.unwrap_obj(obj, "obj")?;
+        let ut = call.unwrap(type_, "type")?;
+        require(&call, is_type(&call, ut), "HPy_TypeCheck arg 2 must be a type")?;
+        (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uo, ut)
+    })
 }
 
 pub unsafe extern "C" fn Unicode_Substring(ctx: *mut HPyContext, str_: HPy, start: HPy_ssize_t, end: HPy_ssize_t) -> HPy {
     let call = Call::enter(ctx, "HPyUnicode_Substring");
-    let us = call.unwrap(str_, "str");
-    if us.is_null() || (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) == 0 {
-        report::fatal_api("HPyUnicode_Substring arg 1 must be a Unicode object");
-    }
-    let r = (call.u().Unicode_Substring.unwrap_unchecked())(call.uctx(), us, start, end);
-    call.open(r)
+    guarded!(call, {
+        let us = call.unwrap(str_, "str")?;
+        let ok = !us.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
+        require(&call, ok, "HPyUnicode_Substring arg 1 must be a Unicode object")?;
+        call.open((call.u().Unicode_Substring.unwrap_unchecked())(call.uctx(), us, start, end))
+    })
 }
 
 fn shape_name(shape: c_int) -> &'static str {
@@ -273,18 +305,18 @@ macro_rules! as_struct {
     ($($fn_name:ident => $shape:ident),*) => {$(
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
             let call = Call::enter(ctx, concat!("_HPy_", stringify!($fn_name)));
-            let uh = call.unwrap(h, "h");
-            let u = call.u();
-            let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
-            let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
-            (u.Close.unwrap_unchecked())(call.uctx(), ut);
-            if actual != $shape {
-                report::fatal_api(&format!(
+            guarded!(call, {
+                let uh = call.unwrap_obj(h, "h")?;
+                let u = call.u();
+                let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
+                let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
+                (u.Close.unwrap_unchecked())(call.uctx(), ut);
+                require(&call, actual == $shape, &format!(
                     "Invalid usage of _HPy_{}. Expected shape {} but got {}",
                     stringify!($fn_name), stringify!($shape), shape_name(actual)
-                ));
-            }
-            (u.$fn_name.unwrap_unchecked())(call.uctx(), uh)
+                ))?;
+                (u.$fn_name.unwrap_unchecked())(call.uctx(), uh)
+            })
         }
     )*};
 }
@@ -302,15 +334,31 @@ as_struct!(
 
 pub unsafe extern "C" fn ContextVar_Get(ctx: *mut HPyContext, context_var: HPy, default_value: HPy, result: *mut HPy) -> i32 {
     let call = Call::enter(ctx, "HPyContextVar_Get");
-    let uv = call.unwrap(context_var, "context_var");
-    let ud = call.unwrap(default_value, "default_value");
-    if result.is_null() {
-        report::fatal_api("HPyContextVar_Get: 'result' is NULL");
-    }
-    let mut ur = HPy::NULL;
-    let r = (call.u().ContextVar_Get.unwrap_unchecked())(call.uctx(), uv, ud, &mut ur);
-    *result = if r < 0 { HPy::NULL } else { call.open(ur) };
-    r
+    guarded!(call, {
+        let uv = call.unwrap_obj(context_var, "context_var")?;
+        let ud = call.unwrap(default_value, "default_value")?;
+        require(&call, !result.is_null(), "HPyContextVar_Get: 'result' is NULL")?;
+        let mut ur = HPy::NULL;
+        let r = (call.u().ContextVar_Get.unwrap_unchecked())(call.uctx(), uv, ud, &mut ur);
+        *result = if r < 0 { HPy::NULL } else { call.open(ur) };
+        r
+    })
+}
+
+// ~~~ leaving and re-entering Python execution ~~~
+
+pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThreadState {
+    let call = Call::enter(ctx, "HPy_LeavePythonExecution");
+    let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
+    crate::ctx::set_outside_python(true);
+    state
+}
+
+pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPyThreadState) {
+    // Not `Call::enter`: this is the one call allowed outside Python.
+    crate::ctx::set_outside_python(false);
+    let call = Call::enter(ctx, "HPy_ReenterPythonExecution");
+    (call.u().ReenterPythonExecution.unwrap_unchecked())(call.uctx(), state)
 }
 
 // ~~~ builders ~~~
@@ -329,48 +377,57 @@ macro_rules! builder_fns {
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
             let call = Call::enter(ctx, concat!($pfx, "_Set"));
-            let item = call.unwrap(h_item, "h_item");
-            let ub = unwrap_builder(&call, $kind, builder.raw());
-            (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
+            guarded!(call, {
+                let item = call.unwrap_obj(h_item, "h_item")?;
+                let ub = unwrap_builder(&call, $kind, builder.raw())?;
+                (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
+            })
         }
 
         pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
             let call = Call::enter(ctx, concat!($pfx, "_Build"));
-            let ub = close_builder(&call, $kind, builder.raw());
-            let r = (call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub));
-            call.open(r)
+            guarded!(call, {
+                let ub = close_builder(&call, $kind, builder.raw())?;
+                call.open((call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub)))
+            })
         }
 
         pub unsafe extern "C" fn $Cancel(ctx: *mut HPyContext, builder: $B) {
             let call = Call::enter(ctx, concat!($pfx, "_Cancel"));
-            let ub = close_builder(&call, $kind, builder.raw());
-            (call.u().$Cancel.unwrap_unchecked())(call.uctx(), $B::from_raw(ub))
+            guarded!(call, {
+                let ub = close_builder(&call, $kind, builder.raw())?;
+                (call.u().$Cancel.unwrap_unchecked())(call.uctx(), $B::from_raw(ub))
+            })
         }
     };
 }
 
-/// The universal builder, or 0 after a report (the universal context then
-/// fails the way it fails for a builder whose allocation failed).
-fn unwrap_builder(call: &Call, kind: AuxKind, h: isize) -> isize {
+/// The universal builder, or (going on after a report) 0: the universal
+/// context then fails the way it fails for a builder whose allocation failed.
+fn unwrap_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
     if h == 0 {
-        return 0;
+        return Ok(0);
     }
     let r = lock(&AUX).builder(h, kind);
-    r.unwrap_or_else(|e| {
-        report::invalid_aux(call.api, kind, h, e);
-        0
-    })
+    aux_result(call, kind, h, r)
 }
 
-fn close_builder(call: &Call, kind: AuxKind, h: isize) -> isize {
+fn close_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
     if h == 0 {
-        return 0;
+        return Ok(0);
     }
     let r = lock(&AUX).close(h, kind, &mut Vec::new());
-    r.unwrap_or_else(|e| {
-        report::invalid_aux(call.api, kind, h, e);
-        0
-    })
+    aux_result(call, kind, h, r)
+}
+
+fn aux_result(call: &Call, kind: AuxKind, h: isize, r: Result<isize, AuxError>) -> Result<isize, Skip> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => match report::invalid_aux(call.api, kind, h, e) {
+            Outcome::Continue => Ok(0),
+            Outcome::Skip => Err(Skip),
+        },
+    }
 }
 
 builder_fns!(AuxKind::ListBuilder, HPyListBuilder, "HPyListBuilder", ListBuilder_New, ListBuilder_Set, ListBuilder_Build, ListBuilder_Cancel);
@@ -385,23 +442,25 @@ pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {
     let call = Call::enter(ctx, "HPyTracker_Add");
-    // Validate now: a closed handle added here would only be caught at Close.
-    call.unwrap(h, "h");
-    let r = lock(&AUX).track(ht.raw(), h.raw());
-    match r {
-        Ok(()) => 0,
-        Err(e) => {
-            report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
-            -1
+    guarded!(call, {
+        // Validate now: a closed handle added here would only be caught at Close.
+        call.unwrap(h, "h")?;
+        let r = lock(&AUX).track(ht.raw(), h.raw());
+        match r {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
+                return Err(Skip);
+            }
         }
-    }
+    })
 }
 
 pub unsafe extern "C" fn Tracker_ForgetAll(ctx: *mut HPyContext, ht: HPyTracker) {
     let call = Call::enter(ctx, "HPyTracker_ForgetAll");
     let r = lock(&AUX).forget_all(ht.raw());
     if let Err(e) = r {
-        report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
+        let _ = report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
     }
 }
 
@@ -415,6 +474,8 @@ pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
                 close_owned(&call, HPy::from_raw(h));
             }
         }
-        Err(e) => report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e),
+        Err(e) => {
+            let _ = report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
+        }
     }
 }

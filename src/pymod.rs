@@ -12,6 +12,13 @@ use crate::api::Call;
 use crate::ctx::{self, lock, AUX, SETTINGS, TABLE};
 use crate::handles::State;
 
+pyo3::create_exception!(hpydbg, HPyDebugError, pyo3::exceptions::PyException, "A misuse of the HPy API found by hpydbg.");
+
+/// The exception set when a call is skipped after a report.
+pub fn debug_error(_py: Python<'_>, message: &str) -> PyErr {
+    HPyDebugError::new_err(message.to_string())
+}
+
 /// A view of one slot of the handle table (HPy's `DebugHandle`).
 #[pyclass(module = "hpydbg", frozen)]
 pub struct DebugHandle {
@@ -97,7 +104,7 @@ impl DebugHandle {
         let t = lock(&TABLE);
         let trace = t.extra(self.index)?.opened_at.clone()?;
         drop(t);
-        trace.site()
+        trace.site().map(|f| f.text())
     }
 
     /// Close the handle now. FOR TESTS ONLY.
@@ -262,6 +269,11 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("closed_queue", closed_queue)?;
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", lock(&AUX).open_count())?;
+    let reports = PyDict::new(py);
+    for (class, n) in crate::report::counts() {
+        reports.set_item(class, n)?;
+    }
+    d.set_item("reports", reports)?;
     Ok(d)
 }
 
@@ -277,8 +289,51 @@ fn _api_names() -> Vec<(&'static str, &'static str)> {
     crate::api::api_names()
 }
 
+/// What happens after a misuse: "abort" (default), "raise" or "log".
+#[pyfunction]
+fn set_policy(name: &str) -> PyResult<()> {
+    let p = crate::settings::Policy::parse(name)
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown policy {:?}: use 'abort', 'raise' or 'log'", name)))?;
+    SETTINGS.set_policy(p);
+    Ok(())
+}
+
+#[pyfunction]
+fn get_policy() -> &'static str {
+    SETTINGS.policy().name()
+}
+
+/// Reports since the last call, oldest first, as dicts (docs/REPORTS.md).
+#[pyfunction]
+fn take_reports(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let json = py.import("json")?;
+    let list = PyList::empty(py);
+    for r in crate::report::take_reports() {
+        list.append(json.call_method1("loads", (r.json(),))?)?;
+    }
+    Ok(list)
+}
+
+/// Send reports to `path` (None: stderr), as "text" or "json".
+#[pyfunction]
+#[pyo3(signature = (path=None, format=None))]
+fn set_log(path: Option<&str>, format: Option<&str>) -> PyResult<()> {
+    let f = match format {
+        None => None,
+        Some("text") => Some(crate::log::Format::Text),
+        Some("json") => Some(crate::log::Format::Json),
+        Some(other) => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown format {:?}", other))),
+    };
+    crate::log::configure(path, f).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
+    m.add_function(wrap_pyfunction!(set_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(get_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(take_reports, m)?)?;
+    m.add_function(wrap_pyfunction!(set_log, m)?)?;
     m.add_class::<DebugHandle>()?;
     m.add_function(wrap_pyfunction!(new_generation, m)?)?;
     m.add_function(wrap_pyfunction!(get_open_handles, m)?)?;

@@ -12,6 +12,8 @@ pub struct RawData {
     ptr: *mut u8,
     map_len: usize,
     len: usize,
+    /// The API function that handed the pointer out.
+    api: &'static str,
 }
 
 // The mapping is owned by this value; the handle table is behind a lock.
@@ -27,7 +29,7 @@ impl RawData {
     ///
     /// # Safety
     /// `src` must be readable for `len` bytes.
-    pub unsafe fn copy_read_only(src: *const u8, len: usize) -> Option<RawData> {
+    pub unsafe fn copy_read_only(src: *const u8, len: usize, api: &'static str) -> Option<RawData> {
         let ps = page_size();
         let map_len = len.max(1).div_ceil(ps) * ps;
         let p = libc::mmap(
@@ -44,7 +46,11 @@ impl RawData {
         let p = p as *mut u8;
         ptr::copy_nonoverlapping(src, p, len);
         libc::mprotect(p as *mut libc::c_void, map_len, libc::PROT_READ);
-        Some(RawData { ptr: p, map_len, len })
+        Some(RawData { ptr: p, map_len, len, api })
+    }
+
+    pub fn api(&self) -> &'static str {
+        self.api
     }
 
     pub fn as_ptr(&self) -> *const u8 {
@@ -88,7 +94,7 @@ mod tests {
     #[test]
     fn copy_is_equal_and_sized() {
         let s = b"hello\0";
-        let r = unsafe { RawData::copy_read_only(s.as_ptr(), s.len()) }.unwrap();
+        let r = unsafe { RawData::copy_read_only(s.as_ptr(), s.len(), "test") }.unwrap();
         assert_eq!(r.len(), 6);
         let back = unsafe { std::slice::from_raw_parts(r.as_ptr(), 6) };
         assert_eq!(back, s);

@@ -1,13 +1,42 @@
 //! User-adjustable settings shared by all contexts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+/// What happens after a misuse was reported (see docs/REPORTS.md).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Policy {
+    Abort = 0,
+    Raise = 1,
+    Log = 2,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Option<Policy> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "abort" | "fatal" => Some(Policy::Abort),
+            "raise" | "exception" => Some(Policy::Raise),
+            "log" | "continue" | "warn" => Some(Policy::Log),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Abort => "abort",
+            Policy::Raise => "raise",
+            Policy::Log => "log",
+        }
+    }
+}
+
+const POLICY_UNSET: u8 = 255;
+
 pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
     stack_trace_limit: AtomicUsize,
+    policy: AtomicU8,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -16,6 +45,7 @@ impl Settings {
     pub const fn new() -> Self {
         Settings {
             stack_trace_limit: AtomicUsize::new(0),
+            policy: AtomicU8::new(POLICY_UNSET),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -28,6 +58,24 @@ impl Settings {
 
     pub fn set_stack_trace_limit(&self, n: usize) {
         self.stack_trace_limit.store(n, Ordering::Relaxed)
+    }
+
+    /// The policy: `HPY_DEBUG_POLICY` until set from Python.
+    pub fn policy(&self) -> Policy {
+        match self.policy.load(Ordering::Relaxed) {
+            0 => Policy::Abort,
+            1 => Policy::Raise,
+            2 => Policy::Log,
+            _ => {
+                let p = std::env::var("HPY_DEBUG_POLICY").ok().and_then(|v| Policy::parse(&v)).unwrap_or(Policy::Abort);
+                self.set_policy(p);
+                p
+            }
+        }
+    }
+
+    pub fn set_policy(&self, p: Policy) {
+        self.policy.store(p as u8, Ordering::Relaxed)
     }
 }
 

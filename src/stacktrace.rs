@@ -28,51 +28,64 @@ impl Trace {
     /// One line per frame: `function at file:line (object)`.
     pub fn render(&self, indent: &str) -> String {
         let mut out = String::new();
-        for (i, &ip) in self.0.iter().enumerate() {
-            let f = resolve(ip);
-            let _ = writeln!(out, "{}#{} {} ({})", indent, i, f.text(), object_of(ip));
+        for (i, f) in self.resolve().iter().enumerate() {
+            let _ = writeln!(out, "{}#{} {}", indent, i, f.text());
         }
         out
     }
 
-    /// The frame a person should look at: the first one outside HPy's own
-    /// headers and helper sources (`hpy/devel/...`) and outside CPython.
-    pub fn site(&self) -> Option<String> {
-        self.0.iter().map(|&ip| (ip, resolve(ip))).find_map(|(ip, f)| {
-            let file = f.file.as_deref()?;
-            if file.contains("/hpy/devel/") || file.contains("/hpy/tools/") {
-                return None;
-            }
-            Some(format!("{} ({})", f.text(), object_of(ip)))
-        })
+    pub fn resolve(&self) -> Vec<Frame> {
+        self.0.iter().map(|&ip| resolve(ip)).collect()
+    }
+
+    /// The frame a person should look at: the first one in extension code,
+    /// i.e. with source information, outside HPy's own headers and helper
+    /// sources (`hpy/devel/...`), CPython and the C library.
+    pub fn site(&self) -> Option<Frame> {
+        self.0.iter().map(|&ip| resolve(ip)).find(|f| f.is_extension_code())
     }
 }
 
-struct Frame {
-    name: Option<String>,
-    file: Option<String>,
-    line: Option<u32>,
-    ip: usize,
+/// A resolved frame.
+#[derive(Clone, Debug, Default)]
+pub struct Frame {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub object: String,
+    pub ip: usize,
 }
 
 impl Frame {
-    fn text(&self) -> String {
-        let name = self.name.clone().unwrap_or_else(|| format!("{:#x}", self.ip));
+    pub fn text(&self) -> String {
+        let name = self.function.clone().unwrap_or_else(|| format!("{:#x}", self.ip));
         match (&self.file, self.line) {
-            (Some(f), Some(l)) => format!("{} at {}:{}", name, f, l),
-            _ => name,
+            (Some(f), Some(l)) => format!("{} at {}:{} ({})", name, f, l, self.object),
+            _ => format!("{} ({})", name, self.object),
         }
+    }
+
+    fn is_extension_code(&self) -> bool {
+        let Some(file) = self.file.as_deref() else { return false };
+        let o = self.object.as_str();
+        !(file.contains("/hpy/devel/")
+            || file.contains("/hpy/tools/")
+            || o.starts_with("libpython")
+            || o.starts_with("python")
+            || o.starts_with("libc.")
+            || o.starts_with("universal.")
+            || o.starts_with("_hpydbg."))
     }
 }
 
 fn resolve(ip: usize) -> Frame {
-    let mut f = Frame { name: None, file: None, line: None, ip };
+    let mut f = Frame { ip, object: object_of(ip), ..Default::default() };
     // Return addresses point after the call: look up ip - 1.
     backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {
-        if f.name.is_some() {
+        if f.function.is_some() {
             return;
         }
-        f.name = sym.name().map(|n| n.to_string());
+        f.function = sym.name().map(|n| n.to_string());
         f.file = sym.filename().map(|p| p.display().to_string());
         f.line = sym.lineno();
     });

@@ -73,7 +73,7 @@ fn close_arg(h: HPy) {
     }
     let r = lock(&TABLE).close_arg(h.raw());
     if let Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) = r {
-        report::invalid_handle(Use::CallArg, h.raw(), l);
+        let _ = report::invalid_handle(Use::CallArg, h.raw(), l);
     }
 }
 
@@ -86,7 +86,7 @@ fn result_to_universal(h: HPy) -> HPy {
     match r {
         Ok(uh) => HPy::from_raw(uh),
         Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) => {
-            report::invalid_handle(Use::Return, h.raw(), l);
+            let _ = report::invalid_handle(Use::Return, h.raw(), l);
             // Going on: the runtime will own a reference, so give it one.
             let uh = l.uh_or_null();
             if uh == 0 || !matches!(l, Lookup::Closed { .. } | Lookup::Immortal { .. }) {

@@ -1,0 +1,45 @@
+//! Turning a fault in protected raw data into a report.
+//!
+//! Raw data handed out for a handle lives in pages of its own (read-only,
+//! inaccessible after close).  A SIGSEGV whose address falls in one of them
+//! is reported (which handle, which API function handed the pointer out,
+//! read after close or write) and stops the process; any other fault goes to
+//! the handler that was installed before ours.
+
+use std::mem::MaybeUninit;
+use std::sync::Once;
+
+use crate::ctx::TABLE;
+
+static INSTALL: Once = Once::new();
+static mut PREVIOUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+
+/// Install the handler (once, when raw data is first handed out).
+pub fn install() {
+    INSTALL.call_once(|| unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &sa, (&raw mut PREVIOUS).cast());
+    });
+}
+
+unsafe extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    let addr = (*info).si_addr() as usize;
+    // Never block in a signal handler: if the table is busy, we cannot tell.
+    let found = match TABLE.try_lock() {
+        Ok(t) => t.find_raw(addr),
+        Err(_) => None,
+    };
+    if let Some((h, api, closed)) = found {
+        let err = (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_ERR as usize];
+        let write = err & 2 != 0;
+        crate::report::raw_data_fault(api, h, write, closed);
+        crate::report::fatal(if write { "Invalid write to read-only raw data" } else { "Invalid read of raw data after its handle was closed" });
+    }
+    // Not ours: put the previous handler back; the faulting instruction runs
+    // again and faults into it.
+    let _ = sig;
+    libc::sigaction(libc::SIGSEGV, (&raw const PREVIOUS).cast(), std::ptr::null_mut());
+}
