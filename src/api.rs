@@ -60,10 +60,8 @@ impl Call {
     #[inline]
     pub fn unwrap_obj(&self, h: HPy, name: &str) -> Result<HPy, Skip> {
         if h.is_null() {
-            return match report::null_handle(self.api, name) {
-                Outcome::Continue => Ok(h),
-                Outcome::Skip => Err(Skip),
-            };
+            let _ = report::null_handle(self.api, name, true);
+            return Err(Skip);
         }
         self.unwrap(h, name)
     }
@@ -166,14 +164,23 @@ pub trait Arg: Copy {
 impl Arg for HPy {
     #[inline]
     fn to_u(self, call: &Call, name: &str) -> Result<Self, Skip> {
-        if self.is_null() && null_forbidden(call.api) {
-            return match report::null_handle(call.api, name) {
-                Outcome::Continue => Ok(self),
-                Outcome::Skip => Err(Skip),
+        if self.is_null() && !may_be_null(call.api, name) {
+            let crashes = null_forbidden(call.api);
+            return match report::null_handle(call.api, name, crashes) {
+                Outcome::Continue if !crashes => Ok(self),
+                _ => Err(Skip),
             };
         }
         call.unwrap(self, name)
     }
+}
+
+/// Handle arguments for which HPy_NULL is a documented value.
+fn may_be_null(api: &str, arg: &str) -> bool {
+    matches!(
+        arg,
+        "kw" | "kwnames" | "default_value" | "dict" | "base" | "args" | "filename1" | "filename2" | "h_value" | "locals" | "globals" | "h3"
+    ) || matches!(api, "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_AsPyObject" | "HPy_SetAttr" | "HPy_SetAttr_s")
 }
 
 /// Functions whose handle arguments must not be HPy_NULL.  Most of the API

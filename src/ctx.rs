@@ -23,10 +23,15 @@ pub const POOL_SIZE: usize = 16;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
-/// `_private` of every context we made points here: how we recognise ours.
-static TAG: u8 = 0;
+/// `_private` of our root contexts points at `TAGS[0]`, of per-call
+/// contexts at `TAGS[1]`: how we recognise ours, and which are valid
+/// outside a call.
+static TAGS: [u8; 2] = [0, 0];
 pub fn tag() -> *mut c_void {
-    &TAG as *const u8 as *mut c_void
+    &TAGS[0] as *const u8 as *mut c_void
+}
+fn call_tag() -> *mut c_void {
+    &TAGS[1] as *const u8 as *mut c_void
 }
 
 /// The universal context and our contexts; set once by `hpy_debug_get_ctx`.
@@ -100,7 +105,13 @@ impl Contexts {
         self.pool[i]
     }
 
+    /// Any context made by hpydbg.
     pub fn is_ours(&self, ctx: *const HPyContext) -> bool {
+        !ctx.is_null() && (unsafe { (*ctx)._private } == tag() || unsafe { (*ctx)._private } == call_tag())
+    }
+
+    /// A root context (valid outside calls).
+    pub fn is_root(&self, ctx: *const HPyContext) -> bool {
         !ctx.is_null() && unsafe { (*ctx)._private } == tag()
     }
 }
@@ -117,7 +128,9 @@ pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
         let root = Box::into_raw(root);
         let mut pool = [ptr::null_mut(); POOL_SIZE];
         for p in pool.iter_mut() {
-            *p = Box::into_raw(Box::new(ptr::read(root)));
+            let mut copy = Box::new(ptr::read(root));
+            copy._private = call_tag();
+            *p = Box::into_raw(copy);
         }
         Contexts { uctx, root, pool, next: AtomicUsize::new(0) }
     })
@@ -144,7 +157,7 @@ pub fn ctx_is_current(c: &Contexts, ctx: *const HPyContext) -> bool {
     let cur = CURRENT.with(|x| x.get());
     if cur.is_null() {
         // Outside any call: the root context (or a caller-initialised copy).
-        ctx == c.root as *const _ || c.is_ours(ctx)
+        ctx == c.root as *const _ || c.is_root(ctx)
     } else {
         ctx == cur
     }

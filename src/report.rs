@@ -361,8 +361,11 @@ pub fn invalid_aux(api: &str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
     deliver(r, cb)
 }
 
-/// HPy_NULL passed where the API needs an object.
-pub fn null_handle(api: &str, name: &str) -> Outcome {
+/// HPy_NULL passed where the API needs an object.  HPy defines most API
+/// functions to raise SystemError on HPy_NULL (and HPy's own tests rely on
+/// it), so unless the universal context would crash (`crashes`), the default
+/// policy reports and goes on.
+pub fn null_handle(api: &str, name: &str, crashes: bool) -> Outcome {
     let mut r = Report::new(
         "null-handle",
         Some(api),
@@ -372,6 +375,11 @@ pub fn null_handle(api: &str, name: &str) -> Outcome {
     )
     .here();
     r.usage = Some(format!("passed as argument '{}' of {}()", name, api));
+    if !crashes && SETTINGS.policy() == Policy::Abort {
+        log::emit(r.class, &r.text(), &r.json());
+        keep(&r);
+        return Outcome::Continue;
+    }
     deliver(r, Callback::Handle)
 }
 

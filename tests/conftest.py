@@ -25,3 +25,33 @@ def run_python(code, cwd, env_extra=None, drop=("HPY", "HPY_DEBUG", "HPYDBG", "H
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", code], cwd=str(cwd), env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+LEAKEXT_C = TESTS / "ext" / "leakext.c"
+
+
+def leakext_line(marker):
+    """Line of tests/ext/leakext.c holding ``marker`` (e.g. "LEAK")."""
+    for n, line in enumerate(LEAKEXT_C.read_text().splitlines(), 1):
+        if marker in line:
+            return n
+    raise LookupError(marker)
+
+
+@pytest.fixture(scope="session")
+def leakext_dir(tmp_path_factory):
+    """Directory holding the universal-ABI build of tests/ext/leakext.c
+    (``leakext.hpy0.so`` and its ``leakext.py`` stub)."""
+    from hpydbg.build import build_extension
+
+    out = tmp_path_factory.mktemp("leakext")
+    build_extension("leakext", [str(LEAKEXT_C)], str(out))
+    return out
+
+
+def copy_leakext(leakext_dir, dest):
+    """Put the built extension (shared object and stub) into ``dest``."""
+    import shutil
+
+    for name in ("leakext.hpy0.so", "leakext.py"):
+        shutil.copy(Path(leakext_dir) / name, Path(dest) / name)

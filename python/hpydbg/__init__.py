@@ -3,16 +3,35 @@
 ``enable()`` makes every HPy debug-mode load use hpydbg's context (written in
 Rust) instead of HPy's own C debug mode; ``HPY_DEBUG=1`` in the environment
 does it at start-up and puts every HPy universal module in debug mode.
+
+(PYTEST_DONT_REWRITE: the package is often imported before pytest starts,
+through hpydbg.pth; its pytest plugin needs no assertion rewriting.)
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 from . import _hpydbg
 
-__all__ = ["enable", "is_enabled", "context_name", "stats", "HPY_VERSION"]
+if TYPE_CHECKING:  # loaded lazily: they import hpy.debug (and hpy.universal)
+    from ._leaks import HPyDebugError, HPyLeakError, LeakDetector  # noqa: F401
+
+if sys.version_info >= (3, 8):
+    from typing import TypedDict
+else:  # pragma: no cover
+    TypedDict = dict
+
+__all__ = [
+    "enable", "enable_from_environment", "is_enabled", "context_name", "HPY_VERSION",
+    "LeakDetector", "HPyLeakError", "HPyDebugError", "ActivationError", "UnsupportedError",
+    "open_handles", "closed_handles", "take_reports", "stats",
+    "set_stack_trace_limit", "get_stack_trace_limit",
+    "set_closed_handles_queue_max_size", "get_closed_handles_queue_max_size",
+    "set_protected_raw_data_max_size", "get_protected_raw_data_max_size",
+    "set_policy", "get_policy", "POLICIES", "set_log",
+]
 
 HPY_VERSION = "0.9.0"
 
@@ -128,14 +147,23 @@ def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
     _enabled = True
 
 
+def _explicitly_disabled() -> bool:
+    """``HPYDBG=0`` (or false/no/off) disables hpydbg entirely, even when
+    ``HPY_DEBUG`` or ``HPY=debug`` is set: HPy's own C debug mode is then used."""
+    return os.environ.get("HPYDBG", "").strip().lower() in ("0", "false", "no", "off")
+
+
 def enable_from_environment() -> bool:
     """Enable according to the environment; True if enabled.
 
     ``HPY_DEBUG=1`` (or ``all``): every HPy universal module loads in debug
     mode on hpydbg's context; ``HPY_DEBUG=modA,modB``: those modules.
     ``HPYDBG=1``, or ``HPY`` naming debug mode: hpydbg provides the debug
-    context, and HPy's own rules decide which modules use it.
+    context, and HPy's own rules decide which modules use it.  ``HPYDBG=0``:
+    never (HPy's own C debug mode serves ``HPY=debug``).
     """
+    if _explicitly_disabled():
+        return False
     sel = _parse_selection(os.environ.get("HPY_DEBUG", ""))
     hpy_env = os.environ.get("HPY", "").lower()
     if sel is None and "debug" not in hpy_env and _parse_selection(os.environ.get("HPYDBG", "")) is None:
@@ -152,6 +180,7 @@ def enable_from_environment() -> bool:
 
 
 def is_enabled() -> bool:
+    """Whether ``enable()`` has run in this process."""
     return _enabled
 
 
@@ -160,6 +189,132 @@ def context_name() -> str:
     return _hpydbg.context_name()
 
 
-def stats() -> dict:
-    """Counters of hpydbg's handle table."""
-    return dict(_hpydbg.stats())
+def __getattr__(name: str) -> Any:
+    if name in ("LeakDetector", "HPyLeakError"):
+        from . import _leaks
+        return getattr(_leaks, name)
+    if name == "HPyDebugError":
+        # The Rust side raises its own under the "raise" policy when it has one.
+        err = getattr(_hpydbg, "HPyDebugError", None)
+        if err is None:
+            from ._leaks import HPyDebugError as err
+        return err
+    raise AttributeError(f"module 'hpydbg' has no attribute {name!r}")
+
+
+# -- handles ---------------------------------------------------------------
+
+def open_handles(epoch: Optional[int] = None) -> List["_hpydbg.DebugHandle"]:
+    """Handles open now, oldest first; with ``epoch``, only those opened in
+    that leak-detector epoch (see ``LeakDetector.generation``) or later."""
+    return list(_hpydbg.get_open_handles(0 if epoch is None else int(epoch)))
+
+
+def closed_handles() -> List["_hpydbg.DebugHandle"]:
+    """Closed handles still remembered (the closed-handles queue), oldest first."""
+    return list(_hpydbg.get_closed_handles(0))
+
+
+# -- settings --------------------------------------------------------------
+
+POLICIES = ("abort", "raise", "log")
+
+
+class UnsupportedError(RuntimeError):
+    """This build of ``hpydbg._hpydbg`` lacks a function the call needs."""
+
+
+def _rust(name: str) -> Any:
+    fn = getattr(_hpydbg, name, None)
+    if fn is None:
+        raise UnsupportedError(
+            f"this build of hpydbg's Rust module ({_hpydbg.__file__}) has no {name}(); "
+            f"reinstall hpydbg from a checkout that provides it")
+    return fn
+
+
+def set_stack_trace_limit(limit: Optional[int]) -> None:
+    """Record up to ``limit`` frames where handles are opened and closed
+    (``None`` or 0: off).  Needed to know where leaked handles were opened."""
+    _hpydbg.set_handle_stack_trace_limit(limit if limit else None)
+
+
+def get_stack_trace_limit() -> int:
+    """Frames recorded per handle operation (0: off)."""
+    return int(_hpydbg.get_handle_stack_trace_limit())
+
+
+def set_closed_handles_queue_max_size(size: int) -> None:
+    """How many closed handles are remembered (and their slots kept from reuse)."""
+    _hpydbg.set_closed_handles_queue_max_size(int(size))
+
+
+def get_closed_handles_queue_max_size() -> int:
+    return int(_hpydbg.get_closed_handles_queue_max_size())
+
+
+def set_protected_raw_data_max_size(size: int) -> None:
+    """Memory budget in bytes for protected copies of raw data
+    (``HPyUnicode_AsUTF8AndSize`` & co.)."""
+    _hpydbg.set_protected_raw_data_max_size(int(size))
+
+
+def get_protected_raw_data_max_size() -> int:
+    return int(_hpydbg.get_protected_raw_data_max_size())
+
+
+def set_policy(name: str) -> None:
+    """What happens on a misuse: ``"abort"`` (default: report, then stop the
+    process), ``"raise"`` (report, then raise ``hpydbg.HPyDebugError`` where the
+    API has an error return) or ``"log"`` (report and go on)."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown hpydbg policy {name!r}: expected one of {', '.join(POLICIES)}")
+    _rust("set_policy")(name)
+
+
+def get_policy() -> str:
+    """The current misuse policy (see :func:`set_policy`)."""
+    return str(_rust("get_policy")())
+
+
+def set_log(path: Optional[str] = None, format: Optional[str] = None) -> None:
+    """Send reports and leak summaries to ``path`` (appended; None: stderr),
+    as ``"text"`` or ``"json"`` (JSON lines; None: keep the current format).
+    Overrides ``HPY_DEBUG_LOG`` / ``HPY_DEBUG_LOG_FORMAT``."""
+    if format not in (None, "text", "json"):
+        raise ValueError(f"unknown log format {format!r}: expected 'text' or 'json'")
+    from ._report import set_log as _set_report_log
+    rust_set_log = getattr(_hpydbg, "set_log", None)
+    if rust_set_log is not None:
+        rust_set_log(path, format)
+    _set_report_log(path, format)
+
+
+def take_reports() -> List[Dict[str, Any]]:
+    """The structured misuse reports (schema of docs/REPORTS.md) made since
+    the previous call, oldest first."""
+    return [dict(r) for r in _rust("take_reports")()]
+
+
+# -- counters --------------------------------------------------------------
+
+class Stats(TypedDict, total=False):
+    open_now: int
+    peak_open: int
+    opened_total: int
+    closed_total: int
+    closed_queue: int
+    protected_raw_bytes: int
+    open_builders_and_trackers: int
+    reports: Dict[str, int]
+
+
+def stats() -> Stats:
+    """Counters of hpydbg's handle table: ``open_now``, ``peak_open``,
+    ``opened_total``, ``closed_total`` (plus queue and raw-data sizes), and
+    ``reports``: misuse reports made so far by class (``{}`` if none, or if
+    this build does not count them)."""
+    d: Dict[str, Any] = dict(_hpydbg.stats())
+    reports = d.get("reports")
+    d["reports"] = {str(k): int(v) for k, v in dict(reports).items()} if reports else {}
+    return d  # type: ignore[return-value]

@@ -1,5 +1,12 @@
-"""``python -m hpydbg demo``: build a small leaking HPy extension, run it with
-HPY_DEBUG=1 and show hpydbg's report."""
+"""Command line of hpydbg.
+
+``python -m hpydbg demo``: build a small leaking HPy extension, run it with
+HPY_DEBUG=1 and show hpydbg's report.
+
+``python -m hpydbg run [options] script.py [args]`` and
+``python -m hpydbg run [options] -m module [args]``: run a program with every
+HPy universal module in debug mode on hpydbg's context, and print the leak
+summary (grouped by allocation site) when it ends."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import List, Optional, Sequence
 
 DEMO_SCRIPT = """\
 import leaky
@@ -29,10 +37,170 @@ def demo(args) -> int:
         return r.returncode
 
 
-def main(argv=None) -> int:
+RUN_USAGE = """\
+usage: python -m hpydbg run [options] script.py [args ...]
+       python -m hpydbg run [options] -m module [args ...]
+
+Run a program with every HPy universal module in debug mode on hpydbg's
+context; print the handles still open when it ends, grouped by the source
+line that opened them.
+
+options:
+  --fail-on-leak     exit with status 1 (if the program itself succeeded) when
+                     handles were leaked
+  --traces N         frames recorded where handles are opened (default 16, 0 = off)
+  --policy P         on a misuse: abort (default), raise or log
+  --log PATH         write the leak summary to PATH (default: stderr; HPY_DEBUG_LOG)
+  --log-format F     text (default) or json (JSON lines; HPY_DEBUG_LOG_FORMAT)
+  -h, --help         show this help
+"""
+
+
+class _RunArgs:
+    def __init__(self) -> None:
+        self.fail_on_leak = False
+        self.traces = 16
+        self.policy: Optional[str] = None
+        self.module: Optional[str] = None
+        self.script: Optional[str] = None
+        self.argv: List[str] = []
+
+
+def _parse_run(argv: Sequence[str]) -> _RunArgs:
+    """Options of ``run`` come before the program; everything after the
+    script (or ``-m module``) belongs to the program."""
+    a = _RunArgs()
+    args = list(argv)
+    i = 0
+
+    def value(opt: str) -> str:
+        nonlocal i
+        if "=" in args[i]:
+            return args[i].split("=", 1)[1]
+        i += 1
+        if i >= len(args):
+            raise SystemExit(f"python -m hpydbg run: {opt} needs a value\n\n{RUN_USAGE}")
+        return args[i]
+
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(RUN_USAGE)
+            raise SystemExit(0)
+        elif arg == "--fail-on-leak":
+            a.fail_on_leak = True
+        elif name == "--traces":
+            v = value(name)
+            if not v.isdigit():
+                raise SystemExit(f"python -m hpydbg run: --traces needs a number, not {v!r}")
+            a.traces = int(v)
+        elif name == "--policy":
+            a.policy = value(name)
+        elif name == "--log":
+            os.environ["HPY_DEBUG_LOG"] = value(name)
+        elif name == "--log-format":
+            os.environ["HPY_DEBUG_LOG_FORMAT"] = value(name)
+        elif arg == "-m" or (arg.startswith("-m") and len(arg) > 2):
+            if arg == "-m":
+                i += 1
+                if i >= len(args):
+                    raise SystemExit(f"python -m hpydbg run: -m needs a module name\n\n{RUN_USAGE}")
+                a.module = args[i]
+            else:
+                a.module = arg[2:]
+            a.argv = args[i + 1:]
+            return a
+        elif arg == "--":
+            i += 1
+            if i < len(args):
+                a.script, a.argv = args[i], args[i + 1:]
+            break
+        elif arg.startswith("-"):
+            raise SystemExit(f"python -m hpydbg run: unknown option {arg}\n\n{RUN_USAGE}")
+        else:
+            a.script, a.argv = arg, args[i + 1:]
+            return a
+        i += 1
+    if a.script is None:
+        raise SystemExit(f"python -m hpydbg run: no program to run\n\n{RUN_USAGE}")
+    return a
+
+
+def _exit_code(e: SystemExit) -> int:
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def run(argv: Sequence[str]) -> int:
+    """``python -m hpydbg run``: see RUN_USAGE."""
+    import atexit
+    import runpy
+    import traceback
+
+    a = _parse_run(argv)
+    import hpydbg
+    from . import _hpydbg
+    from ._report import emit_leaks, print_exit_summary
+
+    hpydbg.enable("all")
+    hpydbg.set_stack_trace_limit(a.traces)
+    if a.policy:
+        hpydbg.set_policy(a.policy)
+    # We print the summary ourselves, once (HPY_DEBUG may have set it up too).
+    atexit.unregister(print_exit_summary)
+    first_epoch = 0
+
+    if a.module is not None:
+        sys.argv = [a.module, *a.argv]
+        sys.path.insert(0, os.getcwd())
+        target = lambda: runpy.run_module(a.module, run_name="__main__", alter_sys=True)  # noqa: E731
+    else:
+        script = os.path.abspath(a.script)  # type: ignore[arg-type]
+        if not os.path.exists(script):
+            sys.stderr.write(f"python -m hpydbg run: can't open file {a.script!r}\n")
+            return 2
+        sys.argv = [a.script, *a.argv]  # type: ignore[list-item]
+        sys.path.insert(0, os.path.dirname(script))
+        target = lambda: runpy.run_path(script, run_name="__main__")  # noqa: E731
+
+    status = 0
+    try:
+        target()
+    except SystemExit as e:
+        status = _exit_code(e)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        status = 130
+    except BaseException:  # noqa: BLE001 - report like the interpreter, then the leaks
+        traceback.print_exc()
+        status = 1
+    finally:
+        sys.stdout.flush()
+
+    leaked = 0
+    if _hpydbg.context_created():
+        leaked = emit_leaks(_hpydbg.get_open_handles(first_epoch),
+                            " (open when the program ended)")
+    if leaked and a.fail_on_leak and status == 0:
+        status = 1
+    return status
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        return run(argv[1:])
     p = argparse.ArgumentParser(prog="python -m hpydbg")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("demo", help="build a leaking HPy extension and show hpydbg's report")
+    sub.add_parser("run", help="run a script (or -m module) with every HPy module in debug mode "
+                               "and print the leak summary (see `python -m hpydbg run -h`)")
     args = p.parse_args(argv)
     return {"demo": demo}[args.cmd](args)
 

@@ -1,0 +1,539 @@
+#!/usr/bin/env python3
+"""hpydbg performance, measured against HPy's C debug mode in the same run.
+
+    python benches/run.py            # full run (a few minutes on 2 cores)
+    python benches/run.py --quick    # smoke run (< 1 minute)
+
+Builds benches/workloads.c once (universal ABI, -O2) and runs every workload
+under three contexts, each in its own process: universal mode, HPy's own C
+debug mode, and hpydbg.  Prints a table and rewrites benches/RESULTS.md.
+
+Figures:
+  * wall time per op (min and median over repeated runs, rounds of the three
+    contexts interleaved so that drift of the machine hits all of them);
+  * instructions per op from ``valgrind --tool=callgrind``: one valgrind run
+    per context dumps the counters around every workload (callgrind client
+    requests in workloads.c); per op = (Ir(run n) - Ir(baseline n)) / n, the
+    baseline being the same call with n = 0 for C loops and an empty Python
+    loop of n iterations for calls from Python;
+  * ratios: extra = (hpydbg - universal) / (HPy C debug - universal), and
+    hpydbg / universal;
+  * memory per open handle (RSS growth while 1e6 handles are open), time to
+    list them with ``_debug.get_open_handles``, time to build a leak report;
+  * cost of stack-trace capture (limit 16) in both debug modes;
+  * a callgrind profile of hpydbg's hottest workload.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import _worker as W  # noqa: E402
+
+CONTEXTS = W.CONTEXTS
+SHORT = {"universal": "univ", "hpy-debug": "C-debug", "hpydbg": "hpydbg"}
+PY = sys.executable
+BUILD = os.path.join(HERE, "build")
+
+# HPy's C debug mode symbolises every stack trace when the handle is opened
+# (~0.2 ms per handle here): the traced counts are small on purpose
+QUICK = dict(rounds=1, reps=3, handles_n=1_000_000, handles_traces_n=1_000,
+             traces_n=500, traces_reps=3, cg_trace_n=0, cg_scale=0.25)
+FULL = dict(rounds=3, reps=3, handles_n=1_000_000, handles_traces_n=5_000,
+            traces_n=3_000, traces_reps=5, cg_trace_n=300, cg_scale=1.0)
+
+TARGET_EXTRA_RATIO = 0.5
+TARGET_BYTES_PER_HANDLE = 32
+TARGET_LIST_SECONDS = 1.0
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def clean_env() -> dict:
+    # HPY, HPY_DEBUG, HPYDBG (and HPY_DEBUG_TRACES, ...) switch hpydbg on at
+    # start-up: none of them may reach the workers
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("HPY")}
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("PYTHONMALLOC", None)
+    return env
+
+
+def run_worker(context, task, so, params, valgrind=None, timeout=900):
+    cmd = [PY, os.path.join(HERE, "_worker.py"), context, task, so, json.dumps(params)]
+    if valgrind:
+        cmd = valgrind + cmd
+    last_err = ""
+    for attempt in range(2):  # hpydbg may be reinstalled under us: retry once
+        p = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True,
+                           timeout=timeout)
+        lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+        if p.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        last_err = (f"exit {p.returncode}\n--- stdout\n{p.stdout[-2000:]}\n"
+                    f"--- stderr\n{p.stderr[-4000:]}")
+        log(f"  worker {context}/{task} failed (attempt {attempt + 1}); retrying")
+        time.sleep(2)
+    raise RuntimeError(f"worker {context}/{task} failed:\n{last_err}")
+
+
+def build(quiet=True) -> str:
+    from hpydbg.build import build_extension
+    return build_extension("hpybench", [os.path.join(HERE, "workloads.c")], BUILD,
+                           extra_compile_args=["-O2"], quiet=quiet)
+
+
+# ---------------------------------------------------------------------------
+# measurements
+
+def measure_wall(so, cfg, quick):
+    samples = {c: {w: [] for w in W.WORKLOAD_NAMES} for c in CONTEXTS}
+    names = {}
+    order = list(CONTEXTS)
+    for r in range(cfg["rounds"]):
+        for c in order:
+            log(f"  wall: round {r + 1}/{cfg['rounds']}, {c}")
+            res = run_worker(c, "wall", so, {"quick": quick, "reps": cfg["reps"]})
+            names[c] = res["ctx_name"]
+            for w, s in res["result"].items():
+                samples[c][w].extend(s)
+        order = order[1:] + order[:1]
+    return samples, names
+
+
+def parse_dump(path):
+    label = total = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("desc: Trigger: Client Request: "):
+                label = line.split(": ", 2)[2].strip().split(": ", 1)[-1]
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+                if label is not None:
+                    break
+    return label, total
+
+
+def measure_callgrind(so, cfg, outdir):
+    """{context: {label: (Ir, dump file)}}"""
+    res = {}
+    for c in CONTEXTS:
+        log(f"  callgrind: {c}")
+        for old in glob.glob(os.path.join(outdir, f"cg.{c}.out*")):
+            os.remove(old)
+        vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+              f"--callgrind-out-file={os.path.join(outdir, f'cg.{c}.out')}"]
+        params = {"traces": c != "universal" and cfg["cg_trace_n"] > 0,
+                  "trace_n": cfg["cg_trace_n"],
+                  "scale": cfg["cg_scale"]}
+        run_worker(c, "callgrind", so, params, valgrind=vg, timeout=1200)
+        dumps = {}
+        for path in glob.glob(os.path.join(outdir, f"cg.{c}.out.*")):
+            label, total = parse_dump(path)
+            if label is not None and total is not None:
+                dumps[label] = (total, path)
+        res[c] = dumps
+    return res
+
+
+def ir_per_op(dumps, name):
+    """(Ir per op, n, dump of the run) for workload `name` in one context."""
+    base = run = None
+    for label, (total, path) in dumps.items():
+        parts = label.split(":")
+        if parts[0] != name:
+            continue
+        if parts[1] == "base":
+            base = total
+        elif parts[1] == "run":
+            run, n, run_path = total, int(parts[2]), path
+    if base is None or run is None:
+        return None, None, None
+    return (run - base) / n, n, run_path
+
+
+def measure_handles(so, cfg):
+    out = {}
+    for c in CONTEXTS:
+        log(f"  handles: {c}")
+        out[c] = {"plain": run_worker(c, "handles", so, {"n": cfg["handles_n"]})["result"]}
+        if c != "universal":
+            out[c]["traces16"] = run_worker(c, "handles", so, {"n": cfg["handles_traces_n"],
+                                                               "traces": 16})["result"]
+    return out
+
+
+def measure_traces(so, cfg):
+    out = {}
+    for c in CONTEXTS[1:]:
+        log(f"  stack traces: {c}")
+        out[c] = run_worker(c, "traces", so, {"n": cfg["traces_n"],
+                                              "reps": cfg["traces_reps"]})["result"]
+    return out
+
+
+def annotate(path, n, top=18):
+    """Top functions by self cost.  callgrind_annotate splits a function by
+    source file (code inlined from other files gets its own line, without the
+    object); those parts are folded into one row per function."""
+    p = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=100",
+                        path], capture_output=True, text=True)
+    total = None
+    ir_of: "OrderedDict[str, int]" = OrderedDict()
+    obj_of, src_of = {}, {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
+        if not m:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        rest = m.group(2)
+        if rest.startswith("PROGRAM TOTALS"):
+            total = ir
+            continue
+        obj = ""
+        om = re.search(r"\s\[([^\]]+)\]\s*$", rest)
+        if om:
+            obj = os.path.basename(om.group(1))
+            rest = rest[:om.start()]
+        src, _, fn = rest.partition(":")  # "file:function" (paths have no ':')
+        ir_of[fn] = ir_of.get(fn, 0) + ir
+        if obj:
+            obj_of[fn] = obj
+            src_of[fn] = os.path.basename(src) if src.startswith("/") else src
+        else:
+            src_of.setdefault(fn, os.path.basename(src) if src.startswith("/") else src)
+    rows = sorted(ir_of.items(), key=lambda kv: -kv[1])[:top]
+    return total, [(ir, ir / n, fn, obj_of.get(fn, "?"), src_of.get(fn, "?")) for fn, ir in rows]
+
+
+# ---------------------------------------------------------------------------
+# report
+
+def fmt(x, digits=1):
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        if abs(x) >= 1000:
+            return f"{x:,.0f}"
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def ratio(a, b):
+    try:
+        return a / b
+    except (TypeError, ZeroDivisionError):
+        return None
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def text_table(header, rows):
+    cols = list(zip(*([header] + [[str(c) for c in r] for r in rows])))
+    widths = [max(len(x) for x in col) for col in cols]
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                       for i, (h, w) in enumerate(zip(header, widths)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(lines)
+
+
+def git_info():
+    def git(*a):
+        p = subprocess.run(["git", "-C", REPO, *a], capture_output=True, text=True)
+        return p.stdout.strip()
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src", "python", "Cargo.toml")
+    return commit, bool(dirty)
+
+
+def installed_hpydbg():
+    p = subprocess.run([PY, "-c", "import hpydbg._hpydbg as h; print(h.__file__)"],
+                       env=clean_env(), capture_output=True, text=True)
+    path = p.stdout.strip()
+    if not path:
+        return "unknown", "unknown"
+    mtime = datetime.datetime.fromtimestamp(os.path.getmtime(path)).strftime("%Y-%m-%d %H:%M:%S")
+    return path, mtime
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run, < 1 minute")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip valgrind (no Ir figures)")
+    ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
+    args = ap.parse_args()
+    cfg = QUICK if args.quick else FULL
+    which = 1 if args.quick else 0
+    t_start = time.time()
+
+    if not args.no_callgrind and shutil.which("valgrind") is None:
+        log("valgrind not found: skipping the instruction counts")
+        args.no_callgrind = True
+
+    log("building benches/workloads.c")
+    so = build()
+    cgdir = os.path.join(BUILD, "callgrind")
+    os.makedirs(cgdir, exist_ok=True)
+
+    def phase(name, fn, *a):
+        t0 = time.time()
+        r = fn(*a)
+        log(f"  ({name}: {time.time() - t0:.0f} s)")
+        return r
+
+    wall, ctx_names = phase("wall", measure_wall, so, cfg, args.quick)
+    cg = None if args.no_callgrind else phase("callgrind", measure_callgrind, so, cfg, cgdir)
+    handles = phase("handles", measure_handles, so, cfg)
+    traces = phase("traces", measure_traces, so, cfg)
+
+    # --- per-workload figures
+    U, C, D = CONTEXTS
+    rows_md, rows_txt, per = [], [], {}
+    for w in W.WORKLOAD_NAMES:
+        mn = {c: min(wall[c][w]) for c in CONTEXTS}
+        md = {c: statistics.median(wall[c][w]) for c in CONTEXTS}
+        ir = {c: (ir_per_op(cg[c], w)[0] if cg else None) for c in CONTEXTS}
+        extra_ir = ratio(None if ir[D] is None else ir[D] - ir[U],
+                         None if ir[C] is None else ir[C] - ir[U])
+        extra_wall = ratio(md[D] - md[U], md[C] - md[U])
+        per[w] = dict(min=mn, med=md, ir=ir, extra_ir=extra_ir, extra_wall=extra_wall,
+                      d_over_u_ir=ratio(ir[D], ir[U]), d_over_u_wall=ratio(md[D], md[U]),
+                      d_over_c_wall=ratio(md[D], md[C]))
+        tag = w + (" *" if w in W.HANDLE_HEAVY else "")
+        row = [tag, f"{W.iterations(w, which):,}"]
+        for c in CONTEXTS:
+            row.append(f"{fmt(mn[c])} / {fmt(md[c])}")
+        row += [fmt(ir[c], 0) for c in CONTEXTS]
+        # a ratio over a difference that is within noise says nothing
+        small_ir = ir[C] is not None and abs(ir[C] - ir[U]) < 0.05 * ir[U]
+        small_wall = abs(md[C] - md[U]) < 0.10 * md[U]
+        row += ["~ (C = U)" if small_ir else fmt(extra_ir, 2), fmt(per[w]["d_over_u_ir"], 2),
+                "~ (C = U)" if small_wall else fmt(extra_wall, 2), fmt(per[w]["d_over_u_wall"], 2)]
+        rows_md.append(row)
+        rows_txt.append(row)
+    header = ["workload", "n", "univ ns/op min/med", "C-debug ns/op min/med",
+              "hpydbg ns/op min/med", "univ Ir/op", "C-debug Ir/op", "hpydbg Ir/op",
+              "extra Ir (D-U)/(C-U)", "Ir D/U", "extra wall (D-U)/(C-U)", "wall D/U"]
+
+    # --- handles, traces
+    hrows = []
+    for c in CONTEXTS:
+        h = handles[c]["plain"]
+        t = handles[c].get("traces16", {})
+        hrows.append([c, f"{h['n']:,}", fmt(h["bytes_per_handle"]), fmt(h["open_ns_per_handle"]),
+                      fmt(h.get("list_s"), 3) if "list_s" in h else "-",
+                      fmt(h.get("report_s"), 3) if "report_s" in h else "-",
+                      f"{h['report_chars']:,}" if "report_chars" in h else "-",
+                      fmt(t.get("bytes_per_handle")) if t else "-",
+                      fmt(t.get("open_ns_per_handle")) if t else "-"])
+    hheader = ["context", "handles open", "bytes/handle", "ns/open", "list (s)",
+               "leak report (s)", "report chars", "bytes/handle traces16",
+               "ns/open traces16"]
+
+    trows, trace_extra = [], {}
+    for c in CONTEXTS[1:]:
+        for w in ("long_close", "dup_close"):
+            off = statistics.median(traces[c][f"{w}:off"])
+            on = statistics.median(traces[c][f"{w}:16"])
+            ir_extra = None
+            if cg:
+                a = ir_per_op(cg[c], w + "+traces16")[0]
+                b = ir_per_op(cg[c], w)[0]
+                ir_extra = None if a is None or b is None else a - b
+            trace_extra[(c, w)] = (on - off, ir_extra)
+            trows.append([c, w, fmt(off), fmt(on), fmt(on - off), fmt(ir_extra, 0)])
+    theader = ["context", "workload", "ns/op traces off (med)", "ns/op traces 16 (med)",
+               "capture ns/op", "capture Ir/op"]
+
+    # --- targets
+    targets = []
+    if cg:
+        vals = {w: per[w]["extra_ir"] for w in W.HANDLE_HEAVY}
+        bad = {w: v for w, v in vals.items() if v is None or v > TARGET_EXTRA_RATIO}
+        worst = max(vals, key=lambda w: -1 if vals[w] is None else vals[w])
+        targets.append((
+            "handle-heavy workloads: hpydbg's extra Ir over universal <= 1/2 of HPy C debug's",
+            not bad,
+            f"worst {worst}: {fmt(vals[worst], 2)} (target <= {TARGET_EXTRA_RATIO}); "
+            f"{len(vals) - len(bad)}/{len(vals)} pass"
+            + ("; misses: " + ", ".join(f"{w} {fmt(v, 2)}" for w, v in bad.items()) if bad else "")))
+    else:
+        targets.append(("handle-heavy workloads: extra Ir <= 1/2 of HPy C debug's", None,
+                        "not measured (--no-callgrind)"))
+    slower = {w: per[w]["d_over_c_wall"] for w in W.WORKLOAD_NAMES if per[w]["d_over_c_wall"] > 1.0}
+    worst_w = max(W.WORKLOAD_NAMES, key=lambda w: per[w]["d_over_c_wall"])
+    targets.append((
+        "hpydbg never slower than HPy C debug (median wall, every workload)",
+        not slower,
+        f"worst {worst_w}: hpydbg/C-debug = {fmt(per[worst_w]['d_over_c_wall'], 2)}; "
+        f"{len(W.WORKLOAD_NAMES) - len(slower)}/{len(W.WORKLOAD_NAMES)} pass"))
+    bph = handles[D]["plain"]["bytes_per_handle"]
+    targets.append((f"<= {TARGET_BYTES_PER_HANDLE} bytes per open handle (no stack traces)",
+                    bph <= TARGET_BYTES_PER_HANDLE,
+                    f"hpydbg {fmt(bph)} B (HPy C debug {fmt(handles[C]['plain']['bytes_per_handle'])} B)"))
+    ls = handles[D]["plain"]["list_s"]
+    nlist = handles[D]["plain"]["n"]
+    targets.append((f"listing {nlist:,} open handles < {TARGET_LIST_SECONDS:g} s",
+                    ls < TARGET_LIST_SECONDS,
+                    f"hpydbg {fmt(ls, 3)} s (HPy C debug {fmt(handles[C]['plain']['list_s'], 3)} s)"))
+    cap_ok = all(trace_extra[(D, w)][0] <= trace_extra[(C, w)][0] for w in ("long_close", "dup_close"))
+    targets.append((
+        "stack traces on (16 frames): hpydbg's capture costs no more than HPy C debug's",
+        cap_ok,
+        "; ".join(f"{w}: hpydbg {fmt(trace_extra[(D, w)][0])} ns vs C debug "
+                  f"{fmt(trace_extra[(C, w)][0])} ns per handle" for w in ("long_close", "dup_close"))))
+
+    # --- profile of hpydbg's hottest workload
+    profile = []
+    if cg:
+        cand = [w for w in W.HANDLE_HEAVY if per[w]["extra_ir"] is not None]
+        hottest = max(cand, key=lambda w: per[w]["extra_ir"])
+        picks = [hottest] + (["dup_close"] if hottest != "dup_close" else [])
+        for w in picks:
+            _, n, path = ir_per_op(cg[D], w)
+            total, rows = annotate(path, n)
+            profile.append((w, n, total, rows, os.path.relpath(path, REPO)))
+
+    # --- output
+    commit, dirty = git_info()
+    sopath, somtime = installed_hpydbg()
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    elapsed = time.time() - t_start
+    status = lambda ok: "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+    print()
+    print(text_table(header, rows_txt))
+    print("\n(* = handle-heavy; D = hpydbg, C = HPy C debug, U = universal; "
+          "ns/op wall includes the Python loop for calls, Ir/op does not)\n")
+    print(text_table(hheader, hrows))
+    print()
+    print(text_table(theader, trows))
+    print()
+    for name, ok, detail in targets:
+        print(f"[{status(ok)}] {name}: {detail}")
+    for w, n, total, rows, path in profile:
+        print(f"\ncallgrind, hpydbg, {w} (n={n}), top functions by self Ir:")
+        print(text_table(["Ir/op", "function", "object"],
+                         [[fmt(per_op, 1), fn[:90], obj] for _, per_op, fn, obj, _ in rows]))
+    print(f"\n{'quick' if args.quick else 'full'} run in {elapsed:.0f} s; wrote {args.output}")
+
+    md = []
+    md.append("# hpydbg performance vs HPy's C debug mode\n")
+    md.append(f"Written by `python benches/run.py{' --quick' if args.quick else ''}` "
+              f"({'quick smoke run: few iterations, figures are rough' if args.quick else 'full run'}); "
+              f"rerun it to refresh this file.\n")
+    md.append("| | |\n|---|---|")
+    md.append(f"| date | {now} |")
+    md.append(f"| machine | {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()} |")
+    md.append(f"| git commit | `{commit}`{' + uncommitted changes in src/python' if dirty else ''} |")
+    md.append(f"| hpydbg measured | `{sopath}` (built {somtime}) |")
+    md.append(f"| python | {sys.version.split()[0]}, hpy 0.9.0 |")
+    md.append(f"| contexts | universal: {ctx_names.get(U)!r}; HPy C debug: {ctx_names.get(C)!r}; "
+              f"hpydbg: {ctx_names.get(D)!r} |")
+    md.append(f"| run time | {elapsed:.0f} s |\n")
+    md.append("## Targets\n")
+    for name, ok, detail in targets:
+        md.append(f"- **{status(ok)}** {name}: {detail}")
+    md.append("")
+    md.append("## Per workload\n")
+    md.append("Wall: ns per op, min / median over "
+              f"{cfg['rounds']} round(s) x {cfg['reps']} runs (the three contexts interleaved). "
+              "For calls from Python the time includes the Python loop. "
+              "Ir: instructions per op under callgrind, baseline subtracted "
+              "(same call with n = 0 for C loops; an empty Python loop for calls), "
+              "`n` is the wall-time iteration count; the callgrind counts are listed below the table. "
+              "extra = (hpydbg - universal) / (HPy C debug - universal): below 1 hpydbg adds less "
+              "than HPy's C debug mode. `*` marks the handle-heavy workloads the first target is about.\n")
+    md.append(md_table(header, rows_md))
+    md.append("")
+    md.append("| workload | one op | callgrind n |\n|---|---|---:|")
+    for w in W.WORKLOAD_NAMES:
+        md.append(f"| {w} | {W.DESCRIPTION[w]} | {W.cg_iterations(w, cfg['cg_scale']):,} |")
+    md.append("")
+    md.append("## Open handles: memory, listing, leak report\n")
+    md.append("`hold_open(n, obj)` does n x `HPy_Dup(obj)` and keeps them open (the array that "
+              "holds them is allocated and touched first). bytes/handle = RSS growth / n. "
+              "list = `hpy.universal._debug.get_open_handles(gen)` (hpydbg's `_debug` when enabled). "
+              "leak report: hpydbg `hpydbg._report.format_leaks(handles)`, HPy C debug "
+              "`str(hpy.debug.HPyLeakError(handles))` (what `LeakDetector` raises). "
+              f"The traces16 columns open {cfg['handles_traces_n']:,} handles with "
+              "`set_handle_stack_trace_limit(16)`.\n")
+    md.append(md_table(hheader, hrows))
+    md.append("")
+    md.append("## Stack-trace capture (limit 16)\n")
+    md.append(f"Median ns/op of the C loops with `hpy.debug.set_handle_stack_trace_limit(16)` vs off "
+              f"(n = {cfg['traces_n']:,}, {cfg['traces_reps']} runs); capture = on - off. "
+              f"capture Ir/op from callgrind (n = {cfg['cg_trace_n']}; not measured with --quick).\n")
+    md.append(md_table(theader, trows))
+    md.append("")
+    if profile:
+        md.append("## Where hpydbg's time goes (callgrind)\n")
+        md.append("Self cost per function (inlined code folded into the function that contains it), "
+                  "for the run dump of the workload (n iterations plus a constant of a few thousand "
+                  "Ir for the call). The first workload is the handle-heavy one with the highest "
+                  "extra-Ir ratio (the first target), then `dup_close` (the bare open/close "
+                  "path). Reproduce with `callgrind_annotate --inclusive=no <dump>`; the dumps are in `benches/build/callgrind/`.\n")
+        for w, n, total, rows, path in profile:
+            md.append(f"### {w} (n = {n:,}; {fmt(total / n, 0)} Ir per op in total; "
+                      f"universal {fmt(per[w]['ir'][U], 0)}, HPy C debug {fmt(per[w]['ir'][C], 0)})\n")
+            md.append(f"dump: `{path}`\n")
+            md.append(md_table(["Ir", "Ir/op", "function", "object", "source"],
+                               [[f"{ir:,}", fmt(per_op, 1), f"`{fn}`", obj, src]
+                                for ir, per_op, fn, obj, src in rows]))
+            md.append("")
+    md.append("## Method\n")
+    md.append("- `benches/workloads.c` is one HPy extension (universal ABI, `-O2 -g`), loaded with "
+              "`hpy.universal.load` in `MODE_UNIVERSAL` or `MODE_DEBUG`; for hpydbg the worker "
+              "calls `hpydbg.enable()` first and checks `ctx->name` (HPy C debug's process must not "
+              "contain hpydbg).\n"
+              "- Each context runs in its own process (`benches/_worker.py`) with every `HPY*` "
+              "variable removed from the environment and `PYTHONHASHSEED=0`; the cyclic GC is "
+              "disabled while timing.\n"
+              "- callgrind: one valgrind run per context with `--instr-atstart=no`; the worker "
+              "starts instrumentation, then for every workload zeroes the counters, runs, and dumps "
+              "(`CALLGRIND_ZERO_STATS` / `CALLGRIND_DUMP_STATS_AT`). Instruction counts are "
+              "deterministic; wall times on a shared 2-core machine are not (use the Ir columns for "
+              "small differences).")
+    with open(args.output, "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(BUILD, "results.json"), "w") as f:
+        json.dump({"wall": wall, "handles": handles, "traces": traces,
+                   "ir": {w: per[w]["ir"] for w in per}}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+/* leak-case
+ * about: the context of one call is stored in a global and used in a later call
+ * class: wrong-context
+ * api: HPy_Dup
+ * call: mod.setup()
+ * call: mod.get_none()
+ * hpy: caught
+ */
+#include "hpy.h"
+
+static HPyContext *saved_ctx;
+
+HPyDef_METH(setup, "setup", HPyFunc_NOARGS)
+static HPy setup_impl(HPyContext *ctx, HPy self)
+{
+    saved_ctx = ctx;   /* BUG: a context is only valid during its call */
+    return HPy_Dup(ctx, ctx->h_None);
+}
+
+HPyDef_METH(get_none, "get_none", HPyFunc_NOARGS)
+static HPy get_none_impl(HPyContext *ctx, HPy self)
+{
+    return HPy_Dup(saved_ctx, ctx->h_None);   /* EXPECT */
+}
+
+static HPyDef *module_defines[] = { &setup, &get_none, NULL };
+static HPyModuleDef moduledef = { .defines = module_defines };
+HPy_MODINIT(context_in_global, moduledef)
