@@ -12,7 +12,7 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, ctxs, lock, Contexts, SETTINGS, TABLE};
+use crate::ctx::{self, ctxs, Contexts, SETTINGS, TABLE};
 use crate::handles::{CloseError, Lookup};
 use crate::report::{self, Outcome, Use};
 use crate::stacktrace::Trace;
@@ -29,10 +29,11 @@ impl Call {
     #[inline]
     pub fn enter(ctx: *mut HPyContext, api: &'static str) -> Call {
         let c = ctxs();
-        if !ctx::ctx_is_current(c, ctx) {
+        let t = ctx::thread();
+        if !t.ctx_is_current(c, ctx) {
             let _ = report::wrong_context(api, ctx);
         }
-        if ctx::outside_python() {
+        if t.outside_python() {
             let _ = report::outside_python(api);
         }
         Call { c, api }
@@ -94,8 +95,18 @@ pub fn unwrap_for(u: Use, h: HPy) -> Result<HPy, Skip> {
     if h.is_null() {
         return Ok(h);
     }
-    let l = lock(&TABLE).lookup(h.raw());
+    let found = TABLE.lock().get_open(h.raw());
+    match found {
+        Some(uh) => Ok(HPy::from_raw(uh)),
+        None => unwrap_invalid(u, h),
+    }
+}
+
+#[cold]
+fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
+    let l = TABLE.lock().lookup(h.raw());
     match l {
+        // Changed under us (another thread): fine after all.
         Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } => Ok(HPy::from_raw(uh)),
         _ => match report::invalid_handle(u, h.raw(), l) {
             Outcome::Continue if l.uh_or_null() != 0 => Ok(HPy::from_raw(l.uh_or_null())),
@@ -112,10 +123,15 @@ pub fn open_handle(uh: HPy) -> HPy {
     }
     let limit = SETTINGS.stack_trace_limit();
     if limit == 0 {
-        return HPy::from_raw(lock(&TABLE).open(uh.raw(), false));
+        return HPy::from_raw(TABLE.lock().open(uh.raw(), false));
     }
+    open_traced(uh, limit)
+}
+
+#[cold]
+fn open_traced(uh: HPy, limit: usize) -> HPy {
     let trace = Trace::capture(limit);
-    let mut t = lock(&TABLE);
+    let mut t = TABLE.lock();
     let h = t.open(uh.raw(), false);
     let (index, _) = crate::handles::decode(h).unwrap();
     let e = t.extra_mut(index);
@@ -130,7 +146,7 @@ pub fn close_debug_only(u: Use, h: HPy) -> Option<HPy> {
     if h.is_null() {
         return None;
     }
-    let r = lock(&TABLE).close_arg(h.raw());
+    let r = TABLE.lock().close_arg(h.raw());
     match r {
         Ok(uh) => {
             record_close_trace(h);
@@ -144,13 +160,18 @@ pub fn close_debug_only(u: Use, h: HPy) -> Option<HPy> {
 }
 
 /// Remember where `h` was closed, when stack traces are on.
+#[inline]
 pub fn record_close_trace(h: HPy) {
     let limit = SETTINGS.stack_trace_limit();
-    if limit == 0 {
-        return;
+    if limit != 0 {
+        record_close_trace_slow(h, limit);
     }
+}
+
+#[cold]
+fn record_close_trace_slow(h: HPy, limit: usize) {
     let trace = Trace::capture(limit);
-    let mut t = lock(&TABLE);
+    let mut t = TABLE.lock();
     if let Some((index, _)) = crate::handles::decode(h.raw()) {
         t.extra_mut(index).closed_at = Some(trace);
     }
@@ -325,6 +346,7 @@ macro_rules! skip_manual {
     (Tracker_ForgetAll $body:tt) => {};
     (Tracker_Close $body:tt) => {};
     (LeavePythonExecution $body:tt) => {};
+    (Slice_Unpack $body:tt) => {};
     (ReenterPythonExecution $body:tt) => {};
     ($name:ident { $($body:tt)* }) => { $($body)* };
 }

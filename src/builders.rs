@@ -49,6 +49,10 @@ pub struct AuxTables {
 }
 
 impl AuxTables {
+    pub const fn new() -> Self {
+        AuxTables { slots: Vec::new(), free: Vec::new(), closed_total: 0 }
+    }
+
     pub fn open(&mut self, kind: AuxKind, ub: isize) -> isize {
         let index = match self.free.pop() {
             Some(i) => i,
@@ -82,7 +86,16 @@ impl AuxTables {
     }
 
     /// The universal builder behind a live builder handle.
+    #[inline]
     pub fn builder(&mut self, h: isize, kind: AuxKind) -> Result<isize, AuxError> {
+        // Fast path first; the full check only explains a failure.
+        if let Some((index, gen)) = decode(h) {
+            if let Some(s) = self.slots.get(index as usize) {
+                if s.gen == gen && s.open && s.kind == kind {
+                    return Ok(s.ub);
+                }
+            }
+        }
         self.slot(h, kind).map(|s| s.ub)
     }
 

@@ -11,12 +11,13 @@ use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::abi::{HPyContext, HPy};
 use crate::builders::AuxTables;
 use crate::handles::HandleTable;
 use crate::settings::Settings;
+use crate::sync::SpinLock;
 
 /// Pool size of per-call contexts (HPy's C debug mode uses 16 as well).
 pub const POOL_SIZE: usize = 16;
@@ -50,9 +51,9 @@ unsafe impl Sync for Contexts {}
 static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
 
 /// Handle table, shared by all contexts and threads.
-pub static TABLE: LazyLock<Mutex<HandleTable>> = LazyLock::new(|| Mutex::new(HandleTable::new()));
+pub static TABLE: SpinLock<HandleTable> = SpinLock::new(HandleTable::new());
 /// Builders and trackers.
-pub static AUX: LazyLock<Mutex<AuxTables>> = LazyLock::new(|| Mutex::new(AuxTables::default()));
+pub static AUX: SpinLock<AuxTables> = SpinLock::new(AuxTables::new());
 pub static SETTINGS: Settings = Settings::new();
 
 /// Lock a table; a panic elsewhere must not turn every later call into one.
@@ -60,23 +61,71 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-thread_local! {
+/// Per-thread state, in one thread-local so that the hot paths pay for one
+/// thread-local access.
+pub struct ThreadState {
     /// The per-call context of the innermost call on this thread, or null
     /// outside any call.
-    static CURRENT: Cell<*const HPyContext> = const { Cell::new(ptr::null()) };
+    current: Cell<*const HPyContext>,
     /// The extension function that `ctx_CallRealFunctionFromTrampoline` is
     /// about to have the universal context call through our shim.
-    static PENDING: Cell<*const c_void> = const { Cell::new(ptr::null()) };
+    pending: Cell<*const c_void>,
     /// Between HPy_LeavePythonExecution and HPy_ReenterPythonExecution.
-    static OUTSIDE_PYTHON: Cell<bool> = const { Cell::new(false) };
+    outside_python: Cell<bool>,
 }
 
-pub fn outside_python() -> bool {
-    OUTSIDE_PYTHON.with(|c| c.get())
+thread_local! {
+    static THREAD: ThreadState = const {
+        ThreadState { current: Cell::new(ptr::null()), pending: Cell::new(ptr::null()), outside_python: Cell::new(false) }
+    };
 }
 
-pub fn set_outside_python(v: bool) {
-    OUTSIDE_PYTHON.with(|c| c.set(v))
+/// This thread's state (valid for the thread's lifetime; do not send it).
+#[inline]
+pub fn thread() -> &'static ThreadState {
+    // The thread-local outlives every call made on this thread.
+    THREAD.with(|t| unsafe { &*(t as *const ThreadState) })
+}
+
+impl ThreadState {
+    #[inline]
+    pub fn outside_python(&self) -> bool {
+        self.outside_python.get()
+    }
+
+    pub fn set_outside_python(&self, v: bool) {
+        self.outside_python.set(v)
+    }
+
+    pub fn set_pending(&self, func: *const c_void) {
+        self.pending.set(func);
+    }
+
+    pub fn take_pending(&self) -> *const c_void {
+        self.pending.replace(ptr::null())
+    }
+
+    /// Is `ctx` valid for a call made now on this thread?
+    #[inline]
+    pub fn ctx_is_current(&self, c: &Contexts, ctx: *const HPyContext) -> bool {
+        let cur = self.current.get();
+        if cur.is_null() {
+            // Outside any call: the root context (or a caller-initialised copy).
+            ctx == c.root as *const _ || c.is_root(ctx)
+        } else {
+            ctx == cur
+        }
+    }
+
+    /// Run `f` with a fresh per-call context made current.
+    #[inline]
+    pub fn with_call_ctx<R>(&self, c: &Contexts, f: impl FnOnce(*mut HPyContext) -> R) -> R {
+        let next = c.next_call_ctx();
+        let prev = self.current.replace(next);
+        let r = f(next);
+        self.current.set(prev);
+        r
+    }
 }
 
 pub fn contexts() -> Option<&'static Contexts> {
@@ -138,7 +187,7 @@ pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
 
 /// Context constants become immortal debug handles.
 unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
-    let mut t = lock(&TABLE);
+    let mut t = TABLE.lock();
     macro_rules! constants {
         ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
             $( constants!(@one $kind $name); )*
@@ -149,36 +198,6 @@ unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
         (@one fn $name:ident) => {};
     }
     crate::hpy_context_members!(constants);
-}
-
-/// Is `ctx` valid for a call made now on this thread?
-#[inline]
-pub fn ctx_is_current(c: &Contexts, ctx: *const HPyContext) -> bool {
-    let cur = CURRENT.with(|x| x.get());
-    if cur.is_null() {
-        // Outside any call: the root context (or a caller-initialised copy).
-        ctx == c.root as *const _ || c.is_root(ctx)
-    } else {
-        ctx == cur
-    }
-}
-
-/// Run `f` with a fresh per-call context made current.
-#[inline]
-pub fn with_call_ctx<R>(c: &Contexts, f: impl FnOnce(*mut HPyContext) -> R) -> R {
-    let next = c.next_call_ctx();
-    let prev = CURRENT.with(|x| x.replace(next));
-    let r = f(next);
-    CURRENT.with(|x| x.set(prev));
-    r
-}
-
-pub fn set_pending(func: *const c_void) {
-    PENDING.with(|p| p.set(func));
-}
-
-pub fn take_pending() -> *const c_void {
-    PENDING.with(|p| p.replace(ptr::null()))
 }
 
 /// The name of the context that debug-mode loads get.

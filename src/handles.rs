@@ -9,23 +9,29 @@
 //!
 //! Closed slots stay in a FIFO (default 1024, as HPy's debug mode) whose
 //! oldest slot is reused first once the FIFO is full; slots pushed out of the
-//! FIFO go to a free list.  Open and close allocate nothing on the heap in the
-//! steady state: slots live in one `Vec`, the FIFO is a ring buffer, and
-//! per-handle extras (stack traces, raw data) live in a side map that is only
-//! touched when such extras exist.
+//! FIFO go to a free list.  Both lists are threaded through the slots
+//! (`next`), so open and close allocate nothing and touch one or two slots.
+//! Per-handle extras (stack traces, raw data) live in a side map that is only
+//! looked at when a slot's `EXTRA` flag is set.
 //!
 //! Leak-detector *epochs* (`new_generation` in HPy's Python API) are a
 //! different thing from slot generations: each open gets a serial number,
 //! and an epoch is the serial number at which it started.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use crate::rawdata::RawData;
 use crate::stacktrace::Trace;
 
 pub const DEFAULT_CLOSED_QUEUE_MAX: usize = 1024;
+/// Address space kept for protected raw data of closed handles (each copy
+/// has pages of its own); beyond it, copies are unmapped at close.
+pub const RAW_MAPPED_MAX: usize = 64 * 1024 * 1024;
 const GEN_MASK: u32 = 0x7fff_ffff;
 const MAX_SLOTS: usize = 0x7fff_fff0;
+const NIL: u32 = u32::MAX;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum State {
@@ -37,19 +43,52 @@ pub enum State {
     Closed,
 }
 
+// Slot::meta layout: serial << 16 | flags << 8 | state.
+const F_EXTRA: u64 = 1 << 8;
+const F_BORROWED: u64 = 2 << 8;
+const STATE_MASK: u64 = 0xff;
+
 /// One slot: 24 bytes.
 #[derive(Clone, Debug)]
 struct Slot {
     /// Universal handle; kept after close (until the slot leaves the FIFO) so
     /// that a "log and continue" policy can still forward a closed handle.
     uh: isize,
-    /// Open order; epochs are ranges of serials.
-    serial: u64,
+    /// Open serial (48 bits; epochs are ranges of serials), flags, state.
+    meta: u64,
     gen: u32,
-    state: State,
-    has_extra: bool,
-    /// An argument handle: the runtime owns it and closes it after the call.
-    borrowed: bool,
+    /// Next slot in the closed FIFO or in the free list.
+    next: u32,
+}
+
+impl Slot {
+    #[inline]
+    fn state(&self) -> State {
+        match self.meta & STATE_MASK {
+            1 => State::Open,
+            2 => State::Immortal,
+            3 => State::Closed,
+            _ => State::Free,
+        }
+    }
+    #[inline]
+    fn set_state(&mut self, st: State) {
+        let v = match st {
+            State::Free => 0,
+            State::Open => 1,
+            State::Immortal => 2,
+            State::Closed => 3,
+        };
+        self.meta = (self.meta & !STATE_MASK) | v;
+    }
+    #[inline]
+    fn serial(&self) -> u64 {
+        self.meta >> 16
+    }
+    #[inline]
+    fn has(&self, f: u64) -> bool {
+        self.meta & f != 0
+    }
 }
 
 /// What a handle's owner may want to know about it, kept only when present.
@@ -63,11 +102,13 @@ pub struct Extra {
     pub raw_protected: bool,
 }
 
+#[inline]
 pub fn encode(index: u32, gen: u32) -> isize {
     ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 1)) as isize
 }
 
 /// `(index, generation)` if `h` has the shape of a debug handle.
+#[inline]
 pub fn decode(h: isize) -> Option<(u32, u32)> {
     let v = h as u64;
     if v & 1 != 0 {
@@ -104,6 +145,7 @@ impl Lookup {
             _ => 0,
         }
     }
+
 }
 
 /// Why closing failed.
@@ -123,14 +165,28 @@ pub struct Counters {
     pub closed_total: u64,
 }
 
+/// An intrusive singly-linked FIFO of slot indices.
+#[derive(Clone, Copy, Debug)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl List {
+    const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
+}
+
 pub struct HandleTable {
     slots: Vec<Slot>,
-    closed: VecDeque<u32>,
-    free: Vec<u32>,
-    extras: HashMap<u32, Extra>,
+    closed: List,
+    /// Free slots (LIFO through `next`; `tail` unused).
+    free: List,
+    extras: HashMap<u32, Extra, BuildHasherDefault<DefaultHasher>>,
     pub closed_queue_max: usize,
     pub raw_budget: usize,
     raw_protected_bytes: usize,
+    raw_mapped_bytes: usize,
     next_serial: u64,
     /// `epoch_starts[e - 1]` is the first serial of epoch `e` (epoch 0 = start).
     epoch_starts: Vec<u64>,
@@ -153,62 +209,111 @@ pub struct Listed {
 }
 
 impl HandleTable {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         HandleTable {
             slots: Vec::new(),
-            closed: VecDeque::new(),
-            free: Vec::new(),
-            extras: HashMap::new(),
+            closed: List::EMPTY,
+            free: List::EMPTY,
+            extras: HashMap::with_hasher(BuildHasherDefault::new()),
             closed_queue_max: DEFAULT_CLOSED_QUEUE_MAX,
             raw_budget: 10 * 1024 * 1024,
             raw_protected_bytes: 0,
+            raw_mapped_bytes: 0,
             next_serial: 0,
             epoch_starts: Vec::new(),
-            counters: Counters::default(),
+            counters: Counters { open_now: 0, peak_open: 0, opened_total: 0, closed_total: 0 },
         }
     }
 
+    #[inline]
+    fn pop_closed(&mut self) -> u32 {
+        let i = self.closed.head;
+        self.closed.head = self.slots[i as usize].next;
+        if self.closed.head == NIL {
+            self.closed.tail = NIL;
+        }
+        self.closed.len -= 1;
+        i
+    }
+
+    #[inline]
+    fn push_closed(&mut self, i: u32) {
+        self.slots[i as usize].next = NIL;
+        if self.closed.tail == NIL {
+            self.closed.head = i;
+        } else {
+            self.slots[self.closed.tail as usize].next = i;
+        }
+        self.closed.tail = i;
+        self.closed.len += 1;
+    }
+
+    #[inline]
+    fn push_free(&mut self, i: u32) {
+        self.slots[i as usize].next = self.free.head;
+        self.free.head = i;
+        self.free.len += 1;
+    }
+
     /// Wrap universal handle `uh` (not null) in a fresh debug handle.
+    #[inline]
     pub fn open(&mut self, uh: isize, immortal: bool) -> isize {
-        self.open_slot(uh, immortal, false)
+        self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0)
     }
 
     /// A handle for an argument the runtime passes to an extension function.
+    #[inline]
     pub fn open_arg(&mut self, uh: isize) -> isize {
-        self.open_slot(uh, false, true)
+        self.open_slot(uh, State::Open, F_BORROWED)
     }
 
-    fn open_slot(&mut self, uh: isize, immortal: bool, borrowed: bool) -> isize {
+    #[inline]
+    fn open_slot(&mut self, uh: isize, state: State, flags: u64) -> isize {
         debug_assert!(uh != 0);
-        let index = if self.closed.len() >= self.closed_queue_max && !self.closed.is_empty() {
-            let i = self.closed.pop_front().unwrap();
-            self.release_extra(i);
+        let index = if self.closed.len >= self.closed_queue_max && self.closed.len != 0 {
+            let i = self.pop_closed();
+            if self.slots[i as usize].has(F_EXTRA) {
+                self.release_extra(i);
+            }
             i
-        } else if let Some(i) = self.free.pop() {
+        } else if self.free.head != NIL {
+            let i = self.free.head;
+            self.free.head = self.slots[i as usize].next;
+            self.free.len -= 1;
             i
         } else {
-            assert!(self.slots.len() < MAX_SLOTS, "hpydbg: too many open handles");
-            self.slots.push(Slot { uh: 0, serial: 0, gen: GEN_MASK, state: State::Free, has_extra: false, borrowed: false });
-            (self.slots.len() - 1) as u32
+            self.new_slot()
         };
         let serial = self.next_serial;
         self.next_serial += 1;
         let slot = &mut self.slots[index as usize];
         slot.gen = slot.gen.wrapping_add(1) & GEN_MASK;
         slot.uh = uh;
-        slot.serial = serial;
-        slot.state = if immortal { State::Immortal } else { State::Open };
-        slot.borrowed = borrowed;
+        slot.next = NIL;
+        slot.meta = (serial << 16) | flags;
+        slot.set_state(state);
         let gen = slot.gen;
-        if !immortal {
+        if state != State::Immortal {
             let c = &mut self.counters;
             c.opened_total += 1;
             c.open_now += 1;
-            c.peak_open = c.peak_open.max(c.open_now);
+            if c.open_now > c.peak_open {
+                c.peak_open = c.open_now;
+            }
         }
         encode(index, gen)
     }
 
+    #[cold]
+    fn new_slot(&mut self) -> u32 {
+        if self.slots.len() >= MAX_SLOTS {
+            crate::report::fatal_internal("too many handles open at once (2^31)");
+        }
+        self.slots.push(Slot { uh: 0, meta: 0, gen: GEN_MASK, next: NIL });
+        (self.slots.len() - 1) as u32
+    }
+
+    #[inline]
     pub fn lookup(&self, h: isize) -> Lookup {
         if h & 1 != 0 {
             return Lookup::Universal;
@@ -217,14 +322,13 @@ impl HandleTable {
         let Some(slot) = self.slots.get(index as usize) else { return Lookup::NotAHandle };
         if slot.gen != gen {
             // A generation this slot never had is garbage, not a stale handle.
-            let had_it = gen < slot.gen;
-            return if had_it {
+            return if gen < slot.gen {
                 Lookup::Stale { index, gen, now_gen: slot.gen, reused: true }
             } else {
                 Lookup::NotAHandle
             };
         }
-        match slot.state {
+        match slot.state() {
             State::Open => Lookup::Open { uh: slot.uh, index, gen },
             State::Immortal => Lookup::Immortal { uh: slot.uh, index, gen },
             State::Closed => Lookup::Closed { uh: slot.uh, index, gen },
@@ -232,72 +336,133 @@ impl HandleTable {
         }
     }
 
+    /// The universal handle of an open (or immortal) handle, if it is one.
+    #[inline]
+    pub fn get_open(&self, h: isize) -> Option<isize> {
+        let (index, gen) = decode(h)?;
+        let slot = self.slots.get(index as usize)?;
+        let st = slot.meta & STATE_MASK;
+        if slot.gen == gen && (st == 1 || st == 2) {
+            Some(slot.uh)
+        } else {
+            None
+        }
+    }
+
     /// Close an open handle the extension owns; returns the universal handle
     /// it wrapped.
+    #[inline]
     pub fn close(&mut self, h: isize) -> Result<isize, CloseError> {
         self.close_checked(h, false)
     }
 
     /// Close an argument handle after the call (or any open handle).
+    #[inline]
     pub fn close_arg(&mut self, h: isize) -> Result<isize, CloseError> {
         self.close_checked(h, true)
     }
 
+    #[inline]
     fn close_checked(&mut self, h: isize, allow_borrowed: bool) -> Result<isize, CloseError> {
-        let l = self.lookup(h);
-        let Lookup::Open { uh, index, .. } = l else {
-            return Err(if matches!(l, Lookup::Immortal { .. }) { CloseError::Immortal(l) } else { CloseError::Invalid(l) });
-        };
-        if self.slots[index as usize].borrowed && !allow_borrowed {
-            return Err(CloseError::Borrowed(l));
+        match self.try_close(h, allow_borrowed) {
+            0 => Err(self.close_error(h)),
+            uh => Ok(uh),
         }
-        self.slots[index as usize].state = State::Closed;
-        self.counters.open_now -= 1;
-        self.counters.closed_total += 1;
-        if self.slots[index as usize].has_extra {
-            self.protect_raw_on_close(index);
-        }
-        self.closed.push_back(index);
-        // One out per one in, as HPy's debug mode: after the maximum is
-        // lowered the queue shrinks as new handles reuse its slots.
-        if self.closed.len() > self.closed_queue_max {
-            let oldest = self.closed.pop_front().unwrap();
-            self.release_extra(oldest);
-            let s = &mut self.slots[oldest as usize];
-            s.state = State::Free;
-            s.uh = 0;
-            self.free.push(oldest);
-        }
-        Ok(uh)
     }
 
+    /// The fast path of closing: the universal handle, or 0 if `h` cannot be
+    /// closed (then `close_error` says why).
+    #[inline]
+    pub fn try_close(&mut self, h: isize, allow_borrowed: bool) -> isize {
+        let Some((index, gen)) = decode(h) else { return 0 };
+        let Some(slot) = self.slots.get_mut(index as usize) else { return 0 };
+        if slot.gen != gen || slot.meta & STATE_MASK != 1 || (!allow_borrowed && slot.has(F_BORROWED)) {
+            return 0;
+        }
+        slot.set_state(State::Closed);
+        let uh = slot.uh;
+        let extra = slot.has(F_EXTRA);
+        self.counters.open_now -= 1;
+        self.counters.closed_total += 1;
+        if extra {
+            self.protect_raw_on_close(index);
+        }
+        self.push_closed(index);
+        // One out per one in, as HPy's debug mode: after the maximum is
+        // lowered the queue shrinks as new handles reuse its slots.
+        if self.closed.len > self.closed_queue_max {
+            let oldest = self.pop_closed();
+            if self.slots[oldest as usize].has(F_EXTRA) {
+                self.release_extra(oldest);
+            }
+            let s = &mut self.slots[oldest as usize];
+            s.set_state(State::Free);
+            s.uh = 0;
+            self.push_free(oldest);
+        }
+        uh
+    }
+
+    /// Forget what a closed handle wrapped (its object is gone): going on
+    /// after a use-after-close must then not forward it.
+    pub fn forget_closed_uh(&mut self, h: isize) {
+        if let Some((index, gen)) = decode(h) {
+            if let Some(s) = self.slots.get_mut(index as usize) {
+                if s.gen == gen && s.state() == State::Closed {
+                    s.uh = 0;
+                }
+            }
+        }
+    }
+
+    /// Why `h` cannot be closed.
+    #[cold]
+    pub fn close_error(&self, h: isize) -> CloseError {
+        let l = self.lookup(h);
+        match l {
+            Lookup::Immortal { .. } => CloseError::Immortal(l),
+            Lookup::Open { .. } => CloseError::Borrowed(l),
+            _ => CloseError::Invalid(l),
+        }
+    }
+
+    #[cold]
     fn protect_raw_on_close(&mut self, index: u32) {
         let Some(extra) = self.extras.get_mut(&index) else { return };
         if extra.raw.is_empty() {
             return;
         }
+        // The budget counts data bytes (as HPy's debug mode does); the mapped
+        // pages are bounded separately.
         let size: usize = extra.raw.iter().map(|r| r.len()).sum();
-        if self.raw_protected_bytes + size > self.raw_budget {
-            // Over budget: unmap it now (a read after close still faults).
-            extra.raw.clear();
+        let mapped: usize = extra.raw.iter().map(|r| r.map_len()).sum();
+        if self.raw_protected_bytes + size > self.raw_budget || self.raw_mapped_bytes + mapped > RAW_MAPPED_MAX {
+            // Over budget: unmap it now (a read after close may still fault),
+            // and drop the record if nothing else is in it.
+            if extra.opened_at.is_none() && extra.closed_at.is_none() {
+                self.extras.remove(&index);
+                self.slots[index as usize].meta &= !F_EXTRA;
+            } else {
+                extra.raw = Vec::new();
+            }
         } else {
             for r in extra.raw.iter_mut() {
                 r.protect_no_access();
             }
             extra.raw_protected = true;
             self.raw_protected_bytes += size;
+            self.raw_mapped_bytes += mapped;
         }
     }
 
+    #[cold]
     fn release_extra(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        if !slot.has_extra {
-            return;
-        }
-        slot.has_extra = false;
+        slot.meta &= !F_EXTRA;
         if let Some(extra) = self.extras.remove(&index) {
             if extra.raw_protected {
                 self.raw_protected_bytes -= extra.raw.iter().map(|r| r.len()).sum::<usize>();
+                self.raw_mapped_bytes -= extra.raw.iter().map(|r| r.map_len()).sum::<usize>();
             }
         }
     }
@@ -308,7 +473,7 @@ impl HandleTable {
         for (&index, e) in self.extras.iter() {
             if let Some(r) = e.raw.iter().find(|r| r.contains(addr)) {
                 let s = &self.slots[index as usize];
-                return Some((encode(index, s.gen), r.api(), s.state != State::Open));
+                return Some((encode(index, s.gen), r.api(), s.state() != State::Open));
             }
         }
         None
@@ -316,12 +481,12 @@ impl HandleTable {
 
     /// Extras of an open or closed slot, created on demand.
     pub fn extra_mut(&mut self, index: u32) -> &mut Extra {
-        self.slots[index as usize].has_extra = true;
+        self.slots[index as usize].meta |= F_EXTRA;
         self.extras.entry(index).or_default()
     }
 
     pub fn extra(&self, index: u32) -> Option<&Extra> {
-        if self.slots.get(index as usize)?.has_extra {
+        if self.slots.get(index as usize)?.has(F_EXTRA) {
             self.extras.get(&index)
         } else {
             None
@@ -350,7 +515,7 @@ impl HandleTable {
 
     /// Epoch in which the slot's current handle was opened.
     pub fn epoch_of(&self, index: u32) -> i64 {
-        let serial = self.slots[index as usize].serial;
+        let serial = self.slots[index as usize].serial();
         self.epoch_starts.partition_point(|&s| s <= serial) as i64
     }
 
@@ -361,8 +526,8 @@ impl HandleTable {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.state == State::Open && s.serial >= threshold)
-            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen), uh: s.uh, serial: s.serial })
+            .filter(|(_, s)| s.state() == State::Open && s.serial() >= threshold)
+            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen), uh: s.uh, serial: s.serial() })
             .collect();
         v.sort_unstable_by_key(|l| l.serial);
         v
@@ -371,18 +536,22 @@ impl HandleTable {
     /// Closed handles still in the FIFO, oldest first.
     pub fn closed_handles(&self, epoch: i64) -> Vec<Listed> {
         let threshold = self.epoch_threshold(epoch);
-        self.closed
-            .iter()
-            .map(|&i| (i, &self.slots[i as usize]))
-            .filter(|(_, s)| s.serial >= threshold)
-            .map(|(i, s)| Listed { index: i, handle: encode(i, s.gen), uh: s.uh, serial: s.serial })
-            .collect()
+        let mut v = Vec::with_capacity(self.closed.len);
+        let mut i = self.closed.head;
+        while i != NIL {
+            let s = &self.slots[i as usize];
+            if s.serial() >= threshold {
+                v.push(Listed { index: i, handle: encode(i, s.gen), uh: s.uh, serial: s.serial() });
+            }
+            i = s.next;
+        }
+        v
     }
 
     /// State, current handle value and universal handle of a slot.
     pub fn slot_info(&self, index: u32) -> Option<(State, isize, isize)> {
         let s = self.slots.get(index as usize)?;
-        Some((s.state, encode(index, s.gen), s.uh))
+        Some((s.state(), encode(index, s.gen), s.uh))
     }
 
     pub fn counters(&self) -> Counters {
@@ -390,7 +559,7 @@ impl HandleTable {
     }
 
     pub fn closed_len(&self) -> usize {
-        self.closed.len()
+        self.closed.len
     }
 
     pub fn raw_protected_bytes(&self) -> usize {
@@ -399,6 +568,11 @@ impl HandleTable {
 
     pub fn set_closed_queue_max(&mut self, n: usize) {
         self.closed_queue_max = n;
+    }
+
+    /// Memory held by the table itself (slots), for statistics.
+    pub fn slot_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -599,7 +773,8 @@ mod tests {
         assert_eq!(t.raw_protected_bytes(), 0);
         t.close(big).unwrap(); // over budget: dropped, not counted
         assert_eq!(t.raw_protected_bytes(), 0);
-        assert!(t.extra(decode(big).unwrap().0).unwrap().raw.is_empty());
+        // ... and its record is gone, as nothing else was in it.
+        assert!(t.extra(decode(big).unwrap().0).is_none());
     }
 
     #[test]

@@ -24,4 +24,5 @@ pub mod report;
 pub mod settings;
 pub mod signals;
 pub mod stacktrace;
+pub mod sync;
 pub mod trampoline;

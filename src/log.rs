@@ -33,7 +33,13 @@ fn sink_from_env() -> Sink {
         _ => Format::Text,
     };
     let path = std::env::var("HPY_DEBUG_LOG").ok().filter(|p| !p.is_empty() && p != "-" && p != "stderr");
-    let file = path.as_ref().and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
+    let file = path.as_ref().and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "hpydbg: cannot open HPY_DEBUG_LOG={:?} ({}), reporting to stderr", p, e);
+            None
+        }
+    });
     Sink { format, file, path }
 }
 

@@ -10,7 +10,7 @@ use std::os::raw::{c_char, c_int, c_void};
 use crate::abi::*;
 use crate::api::{record_close_trace, skipped, Call, Skip};
 use crate::builders::{AuxError, AuxKind};
-use crate::ctx::{lock, AUX, TABLE};
+use crate::ctx::{AUX, TABLE};
 use crate::handles::{decode, CloseError, Lookup};
 use crate::rawdata::RawData;
 use crate::report::{self, Outcome, Use};
@@ -56,17 +56,44 @@ pub(crate) fn close_owned(call: &Call, h: HPy) {
     if h.is_null() {
         return;
     }
-    let r = lock(&TABLE).close(h.raw());
-    match r {
-        Ok(uh) => {
-            record_close_trace(h);
-            unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) }
+    let uh = TABLE.lock().try_close(h.raw(), false);
+    if uh != 0 {
+        record_close_trace(h);
+        if crate::ctx::SETTINGS.may_continue() && last_reference(call, uh) {
+            // A later use of `h` must not reach the freed object.
+            TABLE.lock().forget_closed_uh(h.raw());
         }
-        // Going on after these means leaving the handle as it is.
-        Err(CloseError::Borrowed(l)) => {
+        unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) }
+    } else {
+        close_failed(call, h);
+    }
+}
+
+/// Whether closing universal handle `uh` drops the object's last reference
+/// (CPython: its reference count is 1).
+#[cold]
+fn last_reference(call: &Call, uh: isize) -> bool {
+    unsafe {
+        let o = (call.u().AsPyObject.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) as *mut pyo3::ffi::PyObject;
+        if o.is_null() {
+            return false;
+        }
+        // AsPyObject added one reference.
+        let last = pyo3::ffi::Py_REFCNT(o) <= 2;
+        pyo3::ffi::Py_DecRef(o);
+        last
+    }
+}
+
+/// Going on after these reports means leaving the handle as it is.
+#[cold]
+fn close_failed(call: &Call, h: HPy) {
+    let e = TABLE.lock().close_error(h.raw());
+    match e {
+        CloseError::Borrowed(l) => {
             let _ = report::invalid_handle(Use::CloseArg { api: call.api }, h.raw(), l);
         }
-        Err(CloseError::Invalid(l) | CloseError::Immortal(l)) => {
+        CloseError::Invalid(l) | CloseError::Immortal(l) => {
             let _ = report::invalid_handle(Use::Close { api: call.api }, h.raw(), l);
         }
     }
@@ -177,7 +204,7 @@ unsafe fn attach_raw(call: &Call, h: HPy, ptr: *const c_char, size: usize) -> *c
         return std::ptr::null();
     };
     let p = raw.as_ptr() as *const c_char;
-    let mut t = lock(&TABLE);
+    let mut t = TABLE.lock();
     if matches!(t.lookup(h.raw()), Lookup::Open { .. } | Lookup::Closed { .. }) {
         t.extra_mut(index).raw.push(raw);
         p
@@ -311,10 +338,12 @@ macro_rules! as_struct {
                 let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
                 let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
                 (u.Close.unwrap_unchecked())(call.uctx(), ut);
-                require(&call, actual == $shape, &format!(
-                    "Invalid usage of _HPy_{}. Expected shape {} but got {}",
-                    stringify!($fn_name), stringify!($shape), shape_name(actual)
-                ))?;
+                if actual != $shape {
+                    require(&call, false, &format!(
+                        "Invalid usage of _HPy_{}. Expected shape {} but got {}",
+                        stringify!($fn_name), stringify!($shape), shape_name(actual)
+                    ))?;
+                }
                 (u.$fn_name.unwrap_unchecked())(call.uctx(), uh)
             })
         }
@@ -345,18 +374,36 @@ pub unsafe extern "C" fn ContextVar_Get(ctx: *mut HPyContext, context_var: HPy, 
     })
 }
 
+pub unsafe extern "C" fn Slice_Unpack(
+    ctx: *mut HPyContext,
+    slice: HPy,
+    start: *mut HPy_ssize_t,
+    stop: *mut HPy_ssize_t,
+    step: *mut HPy_ssize_t,
+) -> c_int {
+    let call = Call::enter(ctx, "HPySlice_Unpack");
+    guarded!(call, {
+        let us = call.unwrap_obj(slice, "slice")?;
+        // The universal context does not check the type: a non-slice crashes.
+        let ok = (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_SliceType) != 0;
+        require(&call, ok, "HPySlice_Unpack arg 1 must be a slice object")?;
+        require(&call, !start.is_null() && !stop.is_null() && !step.is_null(), "HPySlice_Unpack: start, stop and step must not be NULL")?;
+        (call.u().Slice_Unpack.unwrap_unchecked())(call.uctx(), us, start, stop, step)
+    })
+}
+
 // ~~~ leaving and re-entering Python execution ~~~
 
 pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThreadState {
     let call = Call::enter(ctx, "HPy_LeavePythonExecution");
     let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
-    crate::ctx::set_outside_python(true);
+    crate::ctx::thread().set_outside_python(true);
     state
 }
 
 pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPyThreadState) {
     // Not `Call::enter`: this is the one call allowed outside Python.
-    crate::ctx::set_outside_python(false);
+    crate::ctx::thread().set_outside_python(false);
     let call = Call::enter(ctx, "HPy_ReenterPythonExecution");
     (call.u().ReenterPythonExecution.unwrap_unchecked())(call.uctx(), state)
 }
@@ -372,7 +419,7 @@ macro_rules! builder_fns {
                 // As the universal context: the error surfaces at Build.
                 return $B::NULL;
             }
-            $B::from_raw(lock(&AUX).open($kind, ub.raw()))
+            $B::from_raw(AUX.lock().open($kind, ub.raw()))
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
@@ -404,22 +451,27 @@ macro_rules! builder_fns {
 
 /// The universal builder, or (going on after a report) 0: the universal
 /// context then fails the way it fails for a builder whose allocation failed.
+#[inline]
 fn unwrap_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
     if h == 0 {
         return Ok(0);
     }
-    let r = lock(&AUX).builder(h, kind);
-    aux_result(call, kind, h, r)
+    let r = AUX.lock().builder(h, kind);
+    match r {
+        Ok(ub) => Ok(ub),
+        Err(_) => aux_result(call, kind, h, r),
+    }
 }
 
 fn close_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
     if h == 0 {
         return Ok(0);
     }
-    let r = lock(&AUX).close(h, kind, &mut Vec::new());
+    let r = AUX.lock().close(h, kind, &mut Vec::new());
     aux_result(call, kind, h, r)
 }
 
+#[cold]
 fn aux_result(call: &Call, kind: AuxKind, h: isize, r: Result<isize, AuxError>) -> Result<isize, Skip> {
     match r {
         Ok(v) => Ok(v),
@@ -437,15 +489,20 @@ builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBui
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
     let _call = Call::enter(ctx, "HPyTracker_New");
-    HPyTracker::from_raw(lock(&AUX).open(AuxKind::Tracker, 0))
+    HPyTracker::from_raw(AUX.lock().open(AuxKind::Tracker, 0))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {
     let call = Call::enter(ctx, "HPyTracker_Add");
     guarded!(call, {
-        // Validate now: a closed handle added here would only be caught at Close.
-        call.unwrap(h, "h")?;
-        let r = lock(&AUX).track(ht.raw(), h.raw());
+        // Validate now: a closed handle added here would only be caught at
+        // Close.  One that is reported is not tracked (it would be reported
+        // again at Close).
+        if !h.is_null() && TABLE.lock().get_open(h.raw()).is_none() {
+            call.unwrap(h, "h")?;
+            return Ok(0);
+        }
+        let r = AUX.lock().track(ht.raw(), h.raw());
         match r {
             Ok(()) => 0,
             Err(e) => {
@@ -458,7 +515,7 @@ pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HP
 
 pub unsafe extern "C" fn Tracker_ForgetAll(ctx: *mut HPyContext, ht: HPyTracker) {
     let call = Call::enter(ctx, "HPyTracker_ForgetAll");
-    let r = lock(&AUX).forget_all(ht.raw());
+    let r = AUX.lock().forget_all(ht.raw());
     if let Err(e) = r {
         let _ = report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
     }
@@ -467,7 +524,7 @@ pub unsafe extern "C" fn Tracker_ForgetAll(ctx: *mut HPyContext, ht: HPyTracker)
 pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
     let call = Call::enter(ctx, "HPyTracker_Close");
     let mut handles = Vec::new();
-    let r = lock(&AUX).close(ht.raw(), AuxKind::Tracker, &mut handles);
+    let r = AUX.lock().close(ht.raw(), AuxKind::Tracker, &mut handles);
     match r {
         Ok(_) => {
             for h in handles {

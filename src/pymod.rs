@@ -41,7 +41,7 @@ fn object_of(py: Python<'_>, uh: isize) -> PyResult<Py<PyAny>> {
 
 impl DebugHandle {
     fn state(&self) -> (State, isize, isize) {
-        lock(&TABLE).slot_info(self.index).unwrap_or((State::Free, 0, 0))
+        TABLE.lock().slot_info(self.index).unwrap_or((State::Free, 0, 0))
     }
 }
 
@@ -76,7 +76,7 @@ impl DebugHandle {
     /// Bytes of raw data (e.g. from HPyUnicode_AsUTF8AndSize) held, or -1.
     #[getter]
     fn raw_data_size(&self) -> isize {
-        let t = lock(&TABLE);
+        let t = TABLE.lock();
         match t.extra(self.index) {
             Some(e) if !e.raw.is_empty() => e.raw.iter().map(|r| r.len() as isize).sum(),
             _ => -1,
@@ -86,13 +86,13 @@ impl DebugHandle {
     /// Leak-detector epoch in which the handle was opened.
     #[getter]
     fn epoch(&self) -> i64 {
-        lock(&TABLE).epoch_of(self.index)
+        TABLE.lock().epoch_of(self.index)
     }
 
     /// Where the handle was opened, if stack traces were on (text).
     #[getter]
     fn allocation_stacktrace(&self) -> Option<String> {
-        let t = lock(&TABLE);
+        let t = TABLE.lock();
         let trace = t.extra(self.index)?.opened_at.clone()?;
         drop(t);
         Some(trace.render("  "))
@@ -101,7 +101,7 @@ impl DebugHandle {
     /// The extension source line that opened the handle, if traces were on.
     #[getter]
     fn allocation_site(&self) -> Option<String> {
-        let t = lock(&TABLE);
+        let t = TABLE.lock();
         let trace = t.extra(self.index)?.opened_at.clone()?;
         drop(t);
         trace.site().map(|f| f.text())
@@ -161,13 +161,13 @@ fn listed(py: Python<'_>, l: Vec<crate::handles::Listed>) -> PyResult<Bound<'_, 
 /// Start a new leak-detector epoch and return its number.
 #[pyfunction]
 fn new_generation() -> i64 {
-    lock(&TABLE).new_epoch()
+    TABLE.lock().new_epoch()
 }
 
 /// Open handles opened in epoch `gen` or later, oldest first.
 #[pyfunction]
 fn get_open_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
-    let l = lock(&TABLE).open_handles(gen);
+    let l = TABLE.lock().open_handles(gen);
     listed(py, l)
 }
 
@@ -175,28 +175,28 @@ fn get_open_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
 #[pyfunction]
 #[pyo3(signature = (gen=0))]
 fn get_closed_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
-    let l = lock(&TABLE).closed_handles(gen);
+    let l = TABLE.lock().closed_handles(gen);
     listed(py, l)
 }
 
 #[pyfunction]
 fn get_closed_handles_queue_max_size() -> usize {
-    lock(&TABLE).closed_queue_max
+    TABLE.lock().closed_queue_max
 }
 
 #[pyfunction]
 fn set_closed_handles_queue_max_size(size: usize) {
-    lock(&TABLE).set_closed_queue_max(size)
+    TABLE.lock().set_closed_queue_max(size)
 }
 
 #[pyfunction]
 fn get_protected_raw_data_max_size() -> usize {
-    lock(&TABLE).raw_budget
+    TABLE.lock().raw_budget
 }
 
 #[pyfunction]
 fn set_protected_raw_data_max_size(size: usize) {
-    lock(&TABLE).raw_budget = size
+    TABLE.lock().raw_budget = size
 }
 
 fn set_callback(slot: &std::sync::Mutex<Option<Py<PyAny>>>, arg: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -209,6 +209,8 @@ fn set_callback(slot: &std::sync::Mutex<Option<Py<PyAny>>>, arg: &Bound<'_, PyAn
     };
     let old = std::mem::replace(&mut *lock(slot), new);
     drop(old);
+    let any = lock(&SETTINGS.on_invalid_handle).is_some() || lock(&SETTINGS.on_invalid_builder_handle).is_some();
+    SETTINGS.has_callback.store(any, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -258,7 +260,7 @@ fn _rebind_universal(path: &str) -> PyResult<usize> {
 #[pyfunction]
 fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let (c, closed_queue, raw) = {
-        let t = lock(&TABLE);
+        let t = TABLE.lock();
         (t.counters(), t.closed_len(), t.raw_protected_bytes())
     };
     let d = PyDict::new(py);
@@ -268,12 +270,13 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("closed_total", c.closed_total)?;
     d.set_item("closed_queue", closed_queue)?;
     d.set_item("protected_raw_bytes", raw)?;
-    d.set_item("open_builders_and_trackers", lock(&AUX).open_count())?;
+    d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
     let reports = PyDict::new(py);
     for (class, n) in crate::report::counts() {
         reports.set_item(class, n)?;
     }
     d.set_item("reports", reports)?;
+    d.set_item("reports_dropped", crate::report::dropped())?;
     Ok(d)
 }
 

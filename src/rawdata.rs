@@ -71,10 +71,18 @@ impl RawData {
         addr >= start && addr < start + self.map_len
     }
 
-    /// Make the copy inaccessible (the handle was closed).
+    /// Pages mapped for this copy.
+    pub fn map_len(&self) -> usize {
+        self.map_len
+    }
+
+    /// Make the copy inaccessible (the handle was closed) and give its
+    /// physical memory back: the address range stays reserved, so a read
+    /// still faults, but it no longer costs memory.
     pub fn protect_no_access(&mut self) {
         unsafe {
             libc::mprotect(self.ptr as *mut libc::c_void, self.map_len, libc::PROT_NONE);
+            libc::madvise(self.ptr as *mut libc::c_void, self.map_len, libc::MADV_DONTNEED);
         }
     }
 }

@@ -114,7 +114,7 @@ impl Report {
     /// Attach what the table knows about handle `h`.
     fn with_handle(mut self, h: isize, l: Lookup) -> Self {
         self.handle = Some(h);
-        let t = lock(&TABLE);
+        let t = TABLE.lock();
         match l {
             Lookup::Closed { index, .. } | Lookup::Open { index, .. } | Lookup::Immortal { index, .. } => {
                 if let Some(e) = t.extra(index) {
@@ -225,7 +225,9 @@ struct Kept {
 }
 
 static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
-const KEEP_MAX: usize = 10_000;
+/// Reports kept for `take_reports()`; older ones are counted as dropped
+/// (`stats()["reports_dropped"]`) but were written to the log.
+const KEEP_MAX: usize = 100_000;
 
 fn keep(r: &Report) {
     let mut g = lock(&KEPT);
@@ -242,6 +244,11 @@ fn keep(r: &Report) {
 pub fn take_reports() -> Vec<Report> {
     let mut g = lock(&KEPT);
     g.as_mut().map(|k| k.recent.drain(..).collect()).unwrap_or_default()
+}
+
+/// Reports no longer held for `take_reports()`.
+pub fn dropped() -> u64 {
+    lock(&KEPT).as_ref().map(|k| k.dropped).unwrap_or(0)
 }
 
 /// Number of reports by class since start.
@@ -272,9 +279,15 @@ fn deliver(r: Report, cb: Callback) -> Outcome {
         let callback = Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py)));
         if let Some(callback) = callback {
             Python::attach(|py| {
+                // An exception may be pending (the extension is returning an
+                // error): keep it across the callback.
+                let pending = PyErr::take(py);
                 if let Err(e) = callback.call0(py) {
                     eprintln!("Error when executing the on_invalid_(builder_)handle callback");
                     e.print(py);
+                }
+                if let Some(e) = pending {
+                    e.restore(py);
                 }
             });
             return Outcome::Continue;
@@ -436,7 +449,7 @@ pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool) {
             "copy the data, or keep the handle open while you use the pointer",
         )
     };
-    let l = lock(&TABLE).lookup(h);
+    let l = TABLE.lock().lookup(h);
     let mut r = Report::new(class, Some(api), first, why, todo).here().with_handle(h, l);
     r.usage = Some(format!("pointer returned by {}()", api));
     log::emit(r.class, &r.text(), &r.json());

@@ -1,6 +1,6 @@
 //! User-adjustable settings shared by all contexts.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -37,6 +37,8 @@ pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
     stack_trace_limit: AtomicUsize,
     policy: AtomicU8,
+    /// A Python callback is installed (execution goes on after reports).
+    pub has_callback: AtomicBool,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -46,6 +48,7 @@ impl Settings {
         Settings {
             stack_trace_limit: AtomicUsize::new(0),
             policy: AtomicU8::new(POLICY_UNSET),
+            has_callback: AtomicBool::new(false),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -76,6 +79,13 @@ impl Settings {
 
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed)
+    }
+
+    /// Whether execution may go on after a report (then closed handles'
+    /// objects must be tracked more carefully).
+    #[inline]
+    pub fn may_continue(&self) -> bool {
+        self.has_callback.load(Ordering::Relaxed) || self.policy() != Policy::Abort
     }
 }
 

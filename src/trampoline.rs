@@ -14,7 +14,7 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, ctxs, lock, TABLE};
+use crate::ctx::{self, ctxs, TABLE};
 use crate::handles::{CloseError, Lookup};
 use crate::report::{self, Use};
 
@@ -30,7 +30,7 @@ impl Cross for HPy {
         if self.is_null() {
             return self;
         }
-        HPy::from_raw(lock(&TABLE).open_arg(self.raw()))
+        HPy::from_raw(TABLE.lock().open_arg(self.raw()))
     }
 
     #[inline]
@@ -71,7 +71,7 @@ fn close_arg(h: HPy) {
     if h.is_null() {
         return;
     }
-    let r = lock(&TABLE).close_arg(h.raw());
+    let r = TABLE.lock().close_arg(h.raw());
     if let Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) = r {
         let _ = report::invalid_handle(Use::CallArg, h.raw(), l);
     }
@@ -82,7 +82,7 @@ fn result_to_universal(h: HPy) -> HPy {
     if h.is_null() {
         return h;
     }
-    let r = lock(&TABLE).close_arg(h.raw());
+    let r = TABLE.lock().close_arg(h.raw());
     match r {
         Ok(uh) => HPy::from_raw(uh),
         Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) => {
@@ -98,8 +98,8 @@ fn result_to_universal(h: HPy) -> HPy {
     }
 }
 
-unsafe fn pending<F>() -> F {
-    let f = ctx::take_pending();
+unsafe fn pending<F>(t: &ctx::ThreadState) -> F {
+    let f = t.take_pending();
     if f.is_null() {
         report::fatal_internal("trampoline shim called without a pending function");
     }
@@ -110,9 +110,10 @@ unsafe fn pending<F>() -> F {
 macro_rules! shims {
     ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
         unsafe extern "C" fn $shim(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
-            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending();
+            let t = ctx::thread();
+            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending(t);
             $( let $a = Cross::enter($a); )*
-            let r = ctx::with_call_ctx(ctxs(), |dctx| f(dctx $(, $a)*));
+            let r = t.with_call_ctx(ctxs(), |dctx| f(dctx $(, $a)*));
             $( Cross::leave($a); )*
             Back::back(r)
         }
@@ -153,7 +154,7 @@ impl ArgArray {
         if n > 16 {
             a.big.resize(n, HPy::NULL);
         }
-        let mut t = lock(&TABLE);
+        let mut t = TABLE.lock();
         for (i, slot) in a.slice_mut().iter_mut().enumerate() {
             let uh = *items.add(i);
             *slot = if uh.is_null() { uh } else { HPy::from_raw(t.open_arg(uh.raw())) };
@@ -181,24 +182,24 @@ impl ArgArray {
 }
 
 unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending(ctx::thread());
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
-    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
+    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
     s.leave();
     a.close();
     r.back()
 }
 
 unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize, HPy) -> HPy = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize, HPy) -> HPy = pending(ctx::thread());
     let nkw = if kwnames.is_null() { 0 } else { ((*u).Length.unwrap_unchecked())(u, kwnames).max(0) as usize };
     let s = self_.enter();
     let k = kwnames.enter();
     let mut a = ArgArray::open(args, nargs + nkw);
     let p = a.as_ptr();
-    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
     s.leave();
     a.close();
     k.leave();
@@ -206,12 +207,12 @@ unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const 
 }
 
 unsafe extern "C" fn shim_initproc(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> c_int {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> c_int = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> c_int = pending(ctx::thread());
     let s = self_.enter();
     let k = kw.enter();
     let mut a = ArgArray::open(args, nargs.max(0) as usize);
     let p = a.as_ptr();
-    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
     s.leave();
     a.close();
     k.leave();
@@ -219,12 +220,12 @@ unsafe extern "C" fn shim_initproc(_u: *mut HPyContext, self_: HPy, args: *const
 }
 
 unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> HPy = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> HPy = pending(ctx::thread());
     let s = type_.enter();
     let k = kw.enter();
     let mut a = ArgArray::open(args, nargs.max(0) as usize);
     let p = a.as_ptr();
-    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
     s.leave();
     a.close();
     k.leave();
@@ -232,10 +233,10 @@ unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const 
 }
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending(ctx::thread());
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
-    let r = ctx::with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
+    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
     s.leave();
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
@@ -246,11 +247,11 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
 }
 
 unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending(ctx::thread());
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
-    ctx::with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
+    ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
     s.leave();
     dbuf.obj.leave();
 }
@@ -300,7 +301,7 @@ pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     let forward = c.u().CallRealFunctionFromTrampoline.unwrap_unchecked();
     match shim_for(sig) {
         Ok(Some(shim)) => {
-            ctx::set_pending(func);
+            ctx::thread().set_pending(func);
             forward(c.uctx, sig, shim, args)
         }
         Ok(None) => forward(c.uctx, sig, func, args),
