@@ -391,8 +391,3 @@ macro_rules! names {
 }
 
 crate::hpy_context_members!(names);
-
-#[allow(dead_code)]
-fn _assert_c_int_is_i32(x: c_int) -> i32 {
-    x
-}

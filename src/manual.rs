@@ -228,30 +228,29 @@ pub unsafe extern "C" fn Unicode_AsUTF8AndSize(ctx: *mut HPyContext, h: HPy, siz
     })
 }
 
-pub unsafe extern "C" fn Bytes_AsString(ctx: *mut HPyContext, h: HPy) -> *const c_char {
-    let call = Call::enter(ctx, "HPyBytes_AsString");
-    guarded!(call, {
-        let uh = call.unwrap_obj(h, "h")?;
-        let p = (call.u().Bytes_AsString.unwrap_unchecked())(call.uctx(), uh);
-        if p.is_null() {
-            return Ok(p);
+/// `HPyBytes_AsString` and `HPyBytes_AS_STRING`: the same, but for the
+/// universal function that gives the size.
+macro_rules! bytes_as_string {
+    ($($name:ident, $size:ident, $api:literal;)*) => {$(
+        pub unsafe extern "C" fn $name(ctx: *mut HPyContext, h: HPy) -> *const c_char {
+            let call = Call::enter(ctx, $api);
+            guarded!(call, {
+                let uh = call.unwrap_obj(h, "h")?;
+                let p = (call.u().$name.unwrap_unchecked())(call.uctx(), uh);
+                if p.is_null() {
+                    return Ok(p);
+                }
+                // '+ 1': the terminating NUL byte.
+                let n = (call.u().$size.unwrap_unchecked())(call.uctx(), uh);
+                attach_raw(&call, h, p, nonneg(n) + 1)
+            })
         }
-        let n = (call.u().Bytes_Size.unwrap_unchecked())(call.uctx(), uh);
-        attach_raw(&call, h, p, nonneg(n) + 1)
-    })
+    )*};
 }
 
-pub unsafe extern "C" fn Bytes_AS_STRING(ctx: *mut HPyContext, h: HPy) -> *const c_char {
-    let call = Call::enter(ctx, "HPyBytes_AS_STRING");
-    guarded!(call, {
-        let uh = call.unwrap_obj(h, "h")?;
-        let p = (call.u().Bytes_AS_STRING.unwrap_unchecked())(call.uctx(), uh);
-        if p.is_null() {
-            return Ok(p);
-        }
-        let n = (call.u().Bytes_GET_SIZE.unwrap_unchecked())(call.uctx(), uh);
-        attach_raw(&call, h, p, nonneg(n) + 1)
-    })
+bytes_as_string! {
+    Bytes_AsString, Bytes_Size, "HPyBytes_AsString";
+    Bytes_AS_STRING, Bytes_GET_SIZE, "HPyBytes_AS_STRING";
 }
 
 unsafe fn is_type(call: &Call, uh: HPy) -> bool {

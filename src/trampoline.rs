@@ -90,6 +90,8 @@ fn result_to_universal(h: HPy) -> HPy {
             // Going on: the runtime will own a reference, so give it one.
             let uh = l.uh_or_null();
             if uh == 0 || !matches!(l, Lookup::Closed { .. } | Lookup::Immortal { .. }) {
+                // Nothing left to return: an error, with its reason.
+                report::set_debug_error("hpydbg: the function returned an invalid handle (see the report above)");
                 return HPy::NULL;
             }
             let c = ctxs();
