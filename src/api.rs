@@ -123,9 +123,24 @@ pub fn open_handle(uh: HPy) -> HPy {
     }
     let limit = SETTINGS.stack_trace_limit();
     if limit == 0 {
-        return HPy::from_raw(TABLE.lock().open(uh.raw(), false));
+        let h = TABLE.lock().open(uh.raw(), false);
+        if h == 0 {
+            return out_of_memory(uh);
+        }
+        return HPy::from_raw(h);
     }
     open_traced(uh, limit)
+}
+
+/// No room for one more handle: give the object back, MemoryError.
+#[cold]
+fn out_of_memory(uh: HPy) -> HPy {
+    let c = ctxs();
+    unsafe {
+        (c.u().Close.unwrap_unchecked())(c.uctx, uh);
+        (c.u().Err_NoMemory.unwrap_unchecked())(c.uctx);
+    }
+    HPy::NULL
 }
 
 #[cold]
@@ -133,6 +148,10 @@ fn open_traced(uh: HPy, limit: usize) -> HPy {
     let trace = Trace::capture(limit);
     let mut t = TABLE.lock();
     let h = t.open(uh.raw(), false);
+    if h == 0 {
+        drop(t);
+        return out_of_memory(uh);
+    }
     let (index, _) = crate::handles::decode(h).unwrap();
     let e = t.extra_mut(index);
     e.opened_at = Some(trace);

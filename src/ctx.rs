@@ -193,7 +193,14 @@ unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
             $( constants!(@one $kind $name); )*
         };
         (@one const $name:ident) => {
-            d.$name = if u.$name.is_null() { HPy::NULL } else { HPy::from_raw(t.open(u.$name.raw(), true)) };
+            d.$name = if u.$name.is_null() {
+                HPy::NULL
+            } else {
+                match t.open(u.$name.raw(), true) {
+                    0 => crate::report::fatal_internal("out of memory creating the debug context"),
+                    h => HPy::from_raw(h),
+                }
+            };
         };
         (@one fn $name:ident) => {};
     }

@@ -255,7 +255,8 @@ impl HandleTable {
         self.free.len += 1;
     }
 
-    /// Wrap universal handle `uh` (not null) in a fresh debug handle.
+    /// Wrap universal handle `uh` (not null) in a fresh debug handle; 0 if
+    /// the table cannot grow (out of memory).
     #[inline]
     pub fn open(&mut self, uh: isize, immortal: bool) -> isize {
         self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0)
@@ -282,7 +283,10 @@ impl HandleTable {
             self.free.len -= 1;
             i
         } else {
-            self.new_slot()
+            match self.new_slot() {
+                Some(i) => i,
+                None => return 0,
+            }
         };
         let serial = self.next_serial;
         self.next_serial += 1;
@@ -305,12 +309,14 @@ impl HandleTable {
     }
 
     #[cold]
-    fn new_slot(&mut self) -> u32 {
-        if self.slots.len() >= MAX_SLOTS {
-            crate::report::fatal_internal("too many handles open at once (2^31)");
+    fn new_slot(&mut self) -> Option<u32> {
+        // Out of memory (or of slot numbers) is the caller's MemoryError,
+        // not an abort.
+        if self.slots.len() >= MAX_SLOTS || self.slots.try_reserve(1).is_err() {
+            return None;
         }
         self.slots.push(Slot { uh: 0, meta: 0, gen: GEN_MASK, next: NIL });
-        (self.slots.len() - 1) as u32
+        Some((self.slots.len() - 1) as u32)
     }
 
     #[inline]

@@ -30,6 +30,7 @@ impl Cross for HPy {
         if self.is_null() {
             return self;
         }
+        // Out of memory: the function gets HPy_NULL for this argument.
         HPy::from_raw(TABLE.lock().open_arg(self.raw()))
     }
 
@@ -159,6 +160,7 @@ impl ArgArray {
         let mut t = TABLE.lock();
         for (i, slot) in a.slice_mut().iter_mut().enumerate() {
             let uh = *items.add(i);
+            // Out of memory: the function gets HPy_NULL for this argument.
             *slot = if uh.is_null() { uh } else { HPy::from_raw(t.open_arg(uh.raw())) };
         }
         a

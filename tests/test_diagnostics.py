@@ -134,3 +134,27 @@ except hpydbg.HPyDebugError:
     assert r.stdout.strip() == "skipped"
     assert "cannot open HPY_DEBUG_LOG" in r.stderr
     assert "[use-after-close]" in r.stderr
+
+
+def test_out_of_memory_opening_a_handle_is_a_memory_error(misuse_dir):
+    # Limit the address space so that the handle table cannot grow: HPy_Dup
+    # must fail with MemoryError (not abort), and the program go on.
+    code = """
+import resource, misuse
+vm = int([l for l in open('/proc/self/status') if l.startswith('VmSize')][0].split()[1]) * 1024
+N = 40_000_000
+resource.setrlimit(resource.RLIMIT_AS, (vm + N * 8 + 200 * 2**20, resource.RLIM_INFINITY))
+try:
+    misuse.dup_until_error("x", N)
+except MemoryError:
+    print("MemoryError")
+else:
+    print("no error")
+import hpydbg
+print(hpydbg.stats()["peak_open"] > 1_000_000)
+print(misuse.dup_until_error("y", 1000))
+"""
+    r = run_python(code, misuse_dir, {"HPY_DEBUG": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    # the failure came from the handle table, after millions of handles
+    assert r.stdout.split() == ["MemoryError", "True", "1000"], r.stdout

@@ -62,7 +62,36 @@ static HPy outside_python_impl(HPyContext *ctx, HPy self)
     return h;
 }
 
+/* HPy_Dup `obj` until it fails (or `max` times) into a preallocated array,
+   then close them all: returns the count, or NULL with the error of the
+   failed HPy_Dup. */
+#include <stdlib.h>
+HPyDef_METH(dup_until_error, "dup_until_error", HPyFunc_VARARGS)
+static HPy dup_until_error_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nargs)
+{
+    long max = HPyLong_AsLong(ctx, args[1]);
+    if (max == -1 && HPyErr_Occurred(ctx))
+        return HPy_NULL;
+    HPy *held = (HPy *)malloc(sizeof(HPy) * (size_t)max);
+    if (held == NULL)
+        return HPyErr_NoMemory(ctx);
+    long n = 0;
+    while (n < max) {
+        HPy h = HPy_Dup(ctx, args[0]);
+        if (HPy_IsNull(h))
+            break;
+        held[n++] = h;
+    }
+    for (long i = 0; i < n; i++)
+        HPy_Close(ctx, held[i]);
+    free(held);
+    if (HPyErr_Occurred(ctx))
+        return HPy_NULL;
+    return HPyLong_FromLong(ctx, n);
+}
+
 static HPyDef *module_defines[] = {
+    &dup_until_error,
     &call_with_raw, &use_after_many, &keep_ctx, &use_kept_ctx, &outside_python, NULL
 };
 
