@@ -86,6 +86,8 @@ pub struct Report {
     pub opened_at: Option<Trace>,
     pub closed_at: Option<Trace>,
     pub note: Option<String>,
+    /// A user callback handled it (set_on_invalid_handle & co.).
+    pub callback: bool,
 }
 
 impl Report {
@@ -102,6 +104,7 @@ impl Report {
             opened_at: None,
             closed_at: None,
             note: None,
+            callback: false,
         }
     }
 
@@ -168,7 +171,7 @@ impl Report {
         let opt = |s: &Option<String>| s.as_deref().map(json_str).unwrap_or_else(|| "null".into());
         format!(
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
-             \"handle\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"pid\": {}}}",
+             \"handle\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \"pid\": {}}}",
             json_str(self.class),
             opt(&self.api),
             json_str(&self.message),
@@ -178,6 +181,7 @@ impl Report {
             self.site.as_ref().map(frame_json).unwrap_or_else(|| "null".into()),
             trace_json(self.opened_at.as_ref()),
             trace_json(self.closed_at.as_ref()),
+            self.callback,
             std::process::id()
         )
     }
@@ -267,16 +271,17 @@ enum Callback {
 }
 
 /// Write, keep, then callback or policy.
-fn deliver(r: Report, cb: Callback) -> Outcome {
-    log::emit(r.class, &r.text(), &r.json());
-    keep(&r);
+fn deliver(mut r: Report, cb: Callback) -> Outcome {
     let slot = match cb {
         Callback::Handle => Some(&SETTINGS.on_invalid_handle),
         Callback::Builder => Some(&SETTINGS.on_invalid_builder_handle),
         Callback::None => None,
     };
-    if let Some(slot) = slot {
-        let callback = Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py)));
+    let callback = slot.and_then(|slot| Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py))));
+    r.callback = callback.is_some();
+    log::emit(r.class, &r.text(), &r.json());
+    keep(&r);
+    {
         if let Some(callback) = callback {
             Python::attach(|py| {
                 // An exception may be pending (the extension is returning an
