@@ -783,6 +783,118 @@ mod tests {
         assert!(t.extra(decode(big).unwrap().0).is_none());
     }
 
+    /// Model-based test: random sequences of open / open-argument / close /
+    /// close-argument / lookup of live, closed and garbage values / new epoch /
+    /// queue resizing, checked against a plain model after every step.
+    #[test]
+    fn random_operations_agree_with_a_simple_model() {
+        use std::collections::HashMap as Map;
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0
+            }
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n
+            }
+        }
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        enum M {
+            Open { uh: isize, epoch: i64, serial: u64, arg: bool },
+            Closed,
+        }
+        for seed in [1u64, 7, 42, 1234, 99991] {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+            let mut t = HandleTable::new();
+            let mut model: Map<isize, M> = Map::new();
+            let mut epoch = 0i64;
+            let mut serial = 0u64;
+            let mut next_uh = 1isize;
+            let mut max_queue_seen = t.closed_queue_max;
+            let mut keys: Vec<isize> = Vec::new();
+            for step in 0..20_000 {
+                match rng.below(100) {
+                    0..=34 => {
+                        let arg = rng.below(4) == 0;
+                        let h = if arg { t.open_arg(next_uh) } else { t.open(next_uh, false) };
+                        assert!(h != 0 && h & 1 == 0);
+                        assert!(!matches!(model.get(&h), Some(M::Open { .. })), "step {}: live handle handed out twice", step);
+                        if model.insert(h, M::Open { uh: next_uh, epoch, serial, arg }).is_none() {
+                            keys.push(h);
+                        }
+                        serial += 1;
+                        next_uh += 2;
+                    }
+                    35..=69 => {
+                        // close a random known handle (open or closed)
+                        if keys.is_empty() {
+                            continue;
+                        }
+                        let h = keys[rng.below(keys.len() as u64) as usize];
+                        let as_arg = rng.below(2) == 0;
+                        let r = if as_arg { t.close_arg(h) } else { t.close(h) };
+                        match model[&h] {
+                            M::Open { uh, arg, .. } if as_arg || !arg => {
+                                assert_eq!(r, Ok(uh), "step {}", step);
+                                model.insert(h, M::Closed);
+                            }
+                            M::Open { .. } => assert!(matches!(r, Err(CloseError::Borrowed(_))), "step {}: {:?}", step, r),
+                            M::Closed => assert!(matches!(r, Err(CloseError::Invalid(_))), "step {}: {:?}", step, r),
+                        }
+                    }
+                    70..=84 => {
+                        // lookup: a known handle, or a random value
+                        let v = if !keys.is_empty() && rng.below(2) == 0 {
+                            keys[rng.below(keys.len() as u64) as usize]
+                        } else {
+                            rng.next() as isize
+                        };
+                        let l = t.lookup(v);
+                        match model.get(&v) {
+                            Some(M::Open { uh, .. }) => assert!(matches!(l, Lookup::Open { uh: u, .. } if u == *uh), "step {}", step),
+                            Some(M::Closed) => assert!(matches!(l, Lookup::Closed { .. } | Lookup::Stale { .. }), "step {}: {:?}", step, l),
+                            None => assert!(!matches!(l, Lookup::Open { .. } | Lookup::Immortal { .. }), "step {}: garbage {:#x} found open", step, v),
+                        }
+                        assert_eq!(t.get_open(v).is_some(), matches!(model.get(&v), Some(M::Open { .. })));
+                    }
+                    85..=92 => {
+                        epoch = t.new_epoch();
+                    }
+                    _ => {
+                        let n = [0usize, 1, 3, 16, 1024][rng.below(5) as usize];
+                        t.set_closed_queue_max(n);
+                        max_queue_seen = max_queue_seen.max(n);
+                    }
+                }
+                // invariants, checked every few steps (listing is O(table))
+                if step % 97 == 0 || step < 200 {
+                    let open_now = model.values().filter(|m| matches!(m, M::Open { .. })).count();
+                    assert_eq!(t.counters().open_now, open_now, "step {}", step);
+                    let mut open: Vec<(isize, i64, u64)> = model
+                        .iter()
+                        .filter_map(|(h, m)| match m {
+                            M::Open { epoch, serial, .. } => Some((*h, *epoch, *serial)),
+                            M::Closed => None,
+                        })
+                        .collect();
+                    open.sort_by_key(|x| x.2);
+                    for e in [0, epoch / 2, epoch.saturating_sub(1), epoch, epoch + 1] {
+                        let want: Vec<isize> = open.iter().filter(|x| x.1 >= e).map(|x| x.0).collect();
+                        let got: Vec<isize> = t.open_handles(e).iter().map(|l| l.handle).collect();
+                        assert_eq!(got, want, "step {}, epoch {}", step, e);
+                    }
+                    assert!(t.closed_len() <= max_queue_seen, "step {}", step);
+                    for l in t.closed_handles(0) {
+                        assert_eq!(model.get(&l.handle), Some(&M::Closed), "step {}", step);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn slot_is_small() {
         assert!(std::mem::size_of::<Slot>() <= 24);
