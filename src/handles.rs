@@ -505,10 +505,6 @@ impl HandleTable {
         self.epoch_starts.len() as i64
     }
 
-    pub fn current_epoch(&self) -> i64 {
-        self.epoch_starts.len() as i64
-    }
-
     fn epoch_threshold(&self, epoch: i64) -> u64 {
         if epoch <= 0 {
             0
@@ -574,11 +570,6 @@ impl HandleTable {
 
     pub fn set_closed_queue_max(&mut self, n: usize) {
         self.closed_queue_max = n;
-    }
-
-    /// Memory held by the table itself (slots), for statistics.
-    pub fn slot_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 }
 

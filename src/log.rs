@@ -65,14 +65,6 @@ pub fn configure(path: Option<&str>, format: Option<Format>) -> std::io::Result<
     Ok(())
 }
 
-pub fn format() -> Format {
-    with_sink(|s| s.format)
-}
-
-pub fn destination() -> Option<String> {
-    with_sink(|s| s.path.clone())
-}
-
 /// The layer: writes the pre-rendered `text` or `json` field of our events.
 struct ReportLayer;
 

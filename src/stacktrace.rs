@@ -21,10 +21,6 @@ impl Trace {
         Trace(ips.into_boxed_slice())
     }
 
-    pub fn frames(&self) -> &[usize] {
-        &self.0
-    }
-
     /// One line per frame: `function at file:line (object)`.
     pub fn render(&self, indent: &str) -> String {
         let mut out = String::new();
