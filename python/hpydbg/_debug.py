@@ -30,13 +30,16 @@ _reported_leaks: Set[int] = set()
 # Invalid-handle callbacks currently installed / installed since last reset.
 _callbacks: "dict[str, Optional[Callable[[], Any]]]" = {"handle": None, "builder": None}
 _callback_installed = False
+# Only the pytest plugin needs the bookkeeping (it turns it on with
+# _reset_tracking): elsewhere the set would grow with every listing.
+_tracking = False
 
 
 def get_open_handles(gen: int) -> List[DebugHandle]:
     """Open handles opened in epoch ``gen`` or later (HPy's API)."""
     leaks = _hpydbg.get_open_handles(gen)
-    for h in leaks:
-        _reported_leaks.add(h.handle)
+    if _tracking:
+        _reported_leaks.update(h.handle for h in leaks)
     return leaks
 
 
@@ -58,6 +61,7 @@ def set_on_invalid_builder_handle(callback: Optional[Callable[[], Any]]) -> None
 
 def _reset_tracking() -> None:
     """Forget reported leaks; remember only the callbacks installed now."""
-    global _callback_installed
+    global _callback_installed, _tracking
+    _tracking = True
     _reported_leaks.clear()
     _callback_installed = any(cb is not None for cb in _callbacks.values())
