@@ -170,26 +170,26 @@ unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Result<Option<usiz
     Ok(if n < 0 { None } else { Some(n as usize) })
 }
 
-pub unsafe extern "C" fn Call(ctx: *mut HPyContext, callable: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
-    let call = Call::enter(ctx, "HPy_Call");
-    guarded!(call, {
-        let c = call.unwrap_obj(callable, "callable")?;
-        let k = call.unwrap(kwnames, "kwnames")?;
-        let Some(nkw) = kwnames_count(&call, k, "HPy_Call")? else { return Ok(HPy::NULL) };
-        let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().Call.unwrap_unchecked())(call.uctx(), c, u, nargs, k))?;
-        call.open(r)
-    })
+/// `HPy_Call` and `HPy_CallMethod`: a first handle (the callable, or the
+/// method name), positional and keyword arguments in one array, kwnames.
+macro_rules! vectorcall {
+    ($($name:ident, $first:literal, $api:literal;)*) => {$(
+        pub unsafe extern "C" fn $name(ctx: *mut HPyContext, first: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
+            let call = Call::enter(ctx, $api);
+            guarded!(call, {
+                let f = call.unwrap_obj(first, $first)?;
+                let k = call.unwrap(kwnames, "kwnames")?;
+                let Some(nkw) = kwnames_count(&call, k, $api)? else { return Ok(HPy::NULL) };
+                let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().$name.unwrap_unchecked())(call.uctx(), f, u, nargs, k))?;
+                call.open(r)
+            })
+        }
+    )*};
 }
 
-pub unsafe extern "C" fn CallMethod(ctx: *mut HPyContext, name: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
-    let call = Call::enter(ctx, "HPy_CallMethod");
-    guarded!(call, {
-        let n = call.unwrap_obj(name, "name")?;
-        let k = call.unwrap(kwnames, "kwnames")?;
-        let Some(nkw) = kwnames_count(&call, k, "HPy_CallMethod")? else { return Ok(HPy::NULL) };
-        let r = with_unwrapped(&call, args, nargs + nkw, "args", |u| (call.u().CallMethod.unwrap_unchecked())(call.uctx(), n, u, nargs, k))?;
-        call.open(r)
-    })
+vectorcall! {
+    Call, "callable", "HPy_Call";
+    CallMethod, "name", "HPy_CallMethod";
 }
 
 /// Copy raw data into protected pages tied to handle `h`'s lifetime.

@@ -186,61 +186,59 @@ impl ArgArray {
 }
 
 unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending(ctx::thread());
+    let t = ctx::thread();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending(t);
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
-    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
+    let r = t.with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
     s.leave();
     a.close();
+    r.back()
+}
+
+/// The shape shared by keywords, initproc and newfunc: `self`, an array of
+/// `n_items` argument handles (`nargs` is passed on as it came), then a
+/// trailing handle (`kwnames` or `kw`).
+unsafe fn call_with_array<N: Copy, R: Back>(
+    self_: HPy,
+    args: *const HPy,
+    nargs: N,
+    n_items: usize,
+    kw: HPy,
+) -> R {
+    let t = ctx::thread();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R = pending(t);
+    let s = self_.enter();
+    let k = kw.enter();
+    let mut a = ArgArray::open(args, n_items);
+    let p = a.as_ptr();
+    let r = t.with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    s.leave();
+    a.close();
+    k.leave();
     r.back()
 }
 
 unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize, HPy) -> HPy = pending(ctx::thread());
     let nkw = if kwnames.is_null() { 0 } else { ((*u).Length.unwrap_unchecked())(u, kwnames).max(0) as usize };
-    let s = self_.enter();
-    let k = kwnames.enter();
-    let mut a = ArgArray::open(args, nargs + nkw);
-    let p = a.as_ptr();
-    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
-    s.leave();
-    a.close();
-    k.leave();
-    r.back()
+    call_with_array(self_, args, nargs, nargs + nkw, kwnames)
 }
 
 unsafe extern "C" fn shim_initproc(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> c_int {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> c_int = pending(ctx::thread());
-    let s = self_.enter();
-    let k = kw.enter();
-    let mut a = ArgArray::open(args, nargs.max(0) as usize);
-    let p = a.as_ptr();
-    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
-    s.leave();
-    a.close();
-    k.leave();
-    r
+    call_with_array(self_, args, nargs, nargs.max(0) as usize, kw)
 }
 
 unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, HPy_ssize_t, HPy) -> HPy = pending(ctx::thread());
-    let s = type_.enter();
-    let k = kw.enter();
-    let mut a = ArgArray::open(args, nargs.max(0) as usize);
-    let p = a.as_ptr();
-    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
-    s.leave();
-    a.close();
-    k.leave();
-    r.back()
+    call_with_array(type_, args, nargs, nargs.max(0) as usize, kw)
 }
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending(ctx::thread());
+    let t = ctx::thread();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending(t);
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
-    let r = ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
+    let r = t.with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
     s.leave();
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
@@ -251,11 +249,12 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
 }
 
 unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending(ctx::thread());
+    let t = ctx::thread();
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending(t);
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
-    ctx::thread().with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
+    t.with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
     s.leave();
     dbuf.obj.leave();
 }
