@@ -12,63 +12,96 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, ctxs, Contexts, SETTINGS, TABLE};
+use crate::ctx::{self, SETTINGS, TABLE};
+use crate::settings::HOT_TRACES;
 use crate::handles::{CloseError, Lookup};
 use crate::report::{self, Outcome, Use};
 use crate::stacktrace::Trace;
 
-/// One API call in progress: the shared contexts plus the public API name.
+/// One API call in progress: the public API name, for reports.
 pub struct Call {
-    pub c: &'static Contexts,
     pub api: &'static str,
 }
 
+/// Start an API call in a wrapper: check the context (inline fast path),
+/// else run the slow path, which reports and, when the thread does not hold
+/// the GIL, takes it and runs `$again` (the wrapper called anew), whose
+/// result the wrapper then returns.
+#[macro_export]
+macro_rules! enter {
+    ($ctx:expr, $api:expr, $again:expr) => {{
+        if !$crate::ctx::fast_ok($ctx) {
+            #[allow(unused_unsafe)]
+            if let Some(r) = $crate::api::enter_slow($ctx, $api, move || unsafe { $again }) {
+                return r;
+            }
+        }
+        $crate::api::Call { api: $api }
+    }};
+}
+
+/// The context check the fast path did not prove: report a wrong context or
+/// a call outside Python execution (execution goes on by policy), and make
+/// sure the GIL is held before any table is touched.
+#[cold]
+#[inline(never)]
+pub fn enter_slow<R>(ctx: *mut HPyContext, api: &'static str, again: impl FnOnce() -> R) -> Option<R> {
+    let t = ctx::thread();
+    if t.is_rerun(ctx) {
+        return None;
+    }
+    let s = t.slow_check(ctx);
+    if s.wrong_context {
+        let _ = report::wrong_context(api, ctx);
+    }
+    if s.outside_python {
+        let _ = report::outside_python(api);
+    }
+    if unsafe { pyo3::ffi::PyGILState_Check() } != 0 {
+        return None;
+    }
+    // A misusing thread without the GIL: run the call holding it, so that
+    // neither our tables nor CPython are corrupted.
+    let g = unsafe { pyo3::ffi::PyGILState_Ensure() };
+    t.set_rerun(ctx);
+    let r = again();
+    unsafe { pyo3::ffi::PyGILState_Release(g) };
+    Some(r)
+}
+
 impl Call {
-    /// Check that `ctx` is the context of the current call, and that the
-    /// thread is executing Python (reports go on by policy).
-    #[inline]
-    pub fn enter(ctx: *mut HPyContext, api: &'static str) -> Call {
-        let c = ctxs();
-        let t = ctx::thread();
-        if !t.ctx_is_current(c, ctx) {
-            let _ = report::wrong_context(api, ctx);
-        }
-        if t.outside_python() {
-            let _ = report::outside_python(api);
-        }
-        Call { c, api }
-    }
-
-    #[inline]
+    #[inline(always)]
     pub fn u(&self) -> &'static HPyContext {
-        self.c.u()
+        ctx::u()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn uctx(&self) -> *mut HPyContext {
-        self.c.uctx
+        ctx::uctx()
     }
 
     /// Validate a handle argument (null allowed) and return the universal
     /// handle; `Err` means: do not make the call (the policy said so, or
     /// nothing is left to forward).
-    #[inline]
-    pub fn unwrap(&self, h: HPy, name: &str) -> Result<HPy, Skip> {
-        unwrap_for(Use::Arg { api: self.api, name }, h)
+    #[inline(always)]
+    pub fn unwrap(&self, h: HPy, name: &'static str) -> Result<HPy, Skip> {
+        match TABLE.lock().get_open(h.raw()) {
+            Some(uh) => Ok(HPy::from_raw(uh)),
+            None => unwrap_slow(Use::Arg { api: self.api, name }, h, false),
+        }
     }
 
     /// Like `unwrap`, but HPy_NULL is a misuse too.
-    #[inline]
-    pub fn unwrap_obj(&self, h: HPy, name: &str) -> Result<HPy, Skip> {
-        if h.is_null() {
-            let _ = report::null_handle(self.api, name, true);
-            return Err(Skip);
+    #[inline(always)]
+    pub fn unwrap_obj(&self, h: HPy, name: &'static str) -> Result<HPy, Skip> {
+        match TABLE.lock().get_open(h.raw()) {
+            Some(uh) => Ok(HPy::from_raw(uh)),
+            None => unwrap_slow(Use::Arg { api: self.api, name }, h, true),
         }
-        self.unwrap(h, name)
     }
 
     /// Open a debug handle for a universal handle the caller now owns.
-    #[inline]
+    #[inline(always)]
     pub fn open(&self, uh: HPy) -> HPy {
         open_handle(uh)
     }
@@ -83,6 +116,23 @@ impl Call {
     }
 }
 
+/// A handle argument that is not an open handle: null (allowed, or a
+/// misuse when `obj`), or invalid.
+#[cold]
+#[inline(never)]
+fn unwrap_slow(u: Use, h: HPy, obj: bool) -> Result<HPy, Skip> {
+    if h.is_null() {
+        if obj {
+            if let Use::Arg { api, name } = u {
+                let _ = report::null_handle(api, name, true);
+            }
+            return Err(Skip);
+        }
+        return Ok(h);
+    }
+    unwrap_invalid(u, h)
+}
+
 /// The call is not made; the wrapper returns its error value (and, where the
 /// function has one, with `hpydbg.HPyDebugError` set).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -92,21 +142,15 @@ pub struct Skip;
 /// goes on) return what it wrapped when still known.
 #[inline]
 pub fn unwrap_for(u: Use, h: HPy) -> Result<HPy, Skip> {
-    if h.is_null() {
-        return Ok(h);
-    }
-    let found = TABLE.lock().get_open(h.raw());
-    match found {
+    match TABLE.lock().get_open(h.raw()) {
         Some(uh) => Ok(HPy::from_raw(uh)),
-        None => unwrap_invalid(u, h),
+        None => unwrap_slow(u, h, false),
     }
 }
 
-#[cold]
 fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
     let l = TABLE.lock().lookup(h.raw());
     match l {
-        // Changed under us (another thread): fine after all.
         Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } => Ok(HPy::from_raw(uh)),
         _ => match report::invalid_handle(u, h.raw(), l) {
             Outcome::Continue if l.uh_or_null() != 0 => Ok(HPy::from_raw(l.uh_or_null())),
@@ -116,29 +160,41 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 }
 
 /// Open a debug handle (null stays null).
-#[inline]
+#[inline(always)]
 pub fn open_handle(uh: HPy) -> HPy {
+    if SETTINGS.hot() & HOT_TRACES == 0 && !uh.is_null() {
+        let h = TABLE.lock().open_fast(uh.raw());
+        if h != 0 {
+            return HPy::from_raw(h);
+        }
+    }
+    open_slow(uh)
+}
+
+/// Null, stack traces on, or no room left.
+#[cold]
+#[inline(never)]
+fn open_slow(uh: HPy) -> HPy {
     if uh.is_null() {
         return uh;
     }
     let limit = SETTINGS.stack_trace_limit();
-    if limit == 0 {
-        let h = TABLE.lock().open(uh.raw(), false);
-        if h == 0 {
-            return out_of_memory(uh);
-        }
-        return HPy::from_raw(h);
+    if limit != 0 {
+        return open_traced(uh, limit);
     }
-    open_traced(uh, limit)
+    match TABLE.lock().open(uh.raw(), false) {
+        0 => out_of_memory(uh),
+        h => HPy::from_raw(h),
+    }
 }
 
 /// No room for one more handle: give the object back, MemoryError.
 #[cold]
 fn out_of_memory(uh: HPy) -> HPy {
-    let c = ctxs();
+    let u = ctx::u();
     unsafe {
-        (c.u().Close.unwrap_unchecked())(c.uctx, uh);
-        (c.u().Err_NoMemory.unwrap_unchecked())(c.uctx);
+        (u.Close.unwrap_unchecked())(ctx::uctx(), uh);
+        (u.Err_NoMemory.unwrap_unchecked())(ctx::uctx());
     }
     HPy::NULL
 }
@@ -181,14 +237,17 @@ pub fn close_debug_only(u: Use, h: HPy) -> Option<HPy> {
 /// Remember where `h` was closed, when stack traces are on.
 #[inline]
 pub fn record_close_trace(h: HPy) {
-    let limit = SETTINGS.stack_trace_limit();
-    if limit != 0 {
-        record_close_trace_slow(h, limit);
+    if SETTINGS.hot() & HOT_TRACES != 0 {
+        record_close_trace_slow(h);
     }
 }
 
 #[cold]
-fn record_close_trace_slow(h: HPy, limit: usize) {
+pub fn record_close_trace_slow(h: HPy) {
+    let limit = SETTINGS.stack_trace_limit();
+    if limit == 0 {
+        return;
+    }
     let trace = Trace::capture(limit);
     let mut t = TABLE.lock();
     if let Some((index, _)) = crate::handles::decode(h.raw()) {
@@ -198,21 +257,31 @@ fn record_close_trace_slow(h: HPy, limit: usize) {
 
 /// Argument conversion for generated wrappers.
 pub trait Arg: Copy {
-    fn to_u(self, call: &Call, name: &str) -> Result<Self, Skip>;
+    fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip>;
 }
 
 impl Arg for HPy {
-    #[inline]
-    fn to_u(self, call: &Call, name: &str) -> Result<Self, Skip> {
-        if self.is_null() && !may_be_null(call.api, name) {
-            let crashes = null_forbidden(call.api);
-            return match report::null_handle(call.api, name, crashes) {
-                Outcome::Continue if !crashes => Ok(self),
-                _ => Err(Skip),
-            };
+    #[inline(always)]
+    fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip> {
+        match TABLE.lock().get_open(self.raw()) {
+            Some(uh) => Ok(HPy::from_raw(uh)),
+            None => arg_slow(call.api, name, self),
         }
-        call.unwrap(self, name)
     }
+}
+
+/// A generated wrapper's handle argument that is not an open handle.
+#[cold]
+#[inline(never)]
+fn arg_slow(api: &'static str, name: &'static str, h: HPy) -> Result<HPy, Skip> {
+    if h.is_null() && !may_be_null(api, name) {
+        let crashes = null_forbidden(api);
+        return match report::null_handle(api, name, crashes) {
+            Outcome::Continue if !crashes => Ok(h),
+            _ => Err(Skip),
+        };
+    }
+    unwrap_slow(Use::Arg { api, name }, h, false)
 }
 
 /// Handle arguments for which HPy_NULL is a documented value.
@@ -247,7 +316,7 @@ macro_rules! pass_through_args {
     ($($t:ty),*) => {$(
         impl Arg for $t {
             #[inline(always)]
-            fn to_u(self, _: &Call, _: &str) -> Result<Self, Skip> { Ok(self) }
+            fn to_u(self, _: &Call, _: &'static str) -> Result<Self, Skip> { Ok(self) }
         }
     )*};
 }
@@ -301,9 +370,10 @@ impl Ret for () {
 /// The error return of a skipped call, with `HPyDebugError` set where the
 /// function has an error return.
 #[cold]
-pub fn skipped<R: Ret>(call: &Call) -> R {
+#[inline(never)]
+pub fn skipped<R: Ret>(api: &'static str) -> R {
     if R::HAS_ERROR {
-        report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", call.api));
+        report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", api));
     }
     R::error()
 }
@@ -318,8 +388,8 @@ macro_rules! generate_wrappers {
         skip_manual!($name {
             #[allow(non_snake_case)]
             pub unsafe extern "C" fn $name(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
-                let call = Call::enter(ctx, $pub);
-                $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped(&call) }; )*
+                let call = crate::enter!(ctx, $pub, $name(ctx $(, $an)*));
+                $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped($pub) }; )*
                 let f = call.u().$name.unwrap_unchecked();
                 Ret::from_u(f(call.uctx() $(, $an)*), &call)
             }

@@ -2,37 +2,111 @@
 //! pool of per-call copies, and the state they share.
 //!
 //! Every call from CPython into the extension runs with the next copy of the
-//! pool; a thread-local records which context is current, so a context kept
-//! from an earlier call (or another thread's call) is caught on first use
-//! ("Wrong HPy Context").  Outside any call the root contexts are valid.
+//! pool; a context kept from an earlier call (or used from another thread)
+//! is caught on first use ("Wrong HPy Context").  Outside any call the root
+//! context is valid.
+//!
+//! Checking the context is on the path of every API call, so it is done in
+//! two steps.  A per-call context's `_private` holds the thread pointer of
+//! the thread whose innermost call uses it (and which is not between
+//! HPy_LeavePythonExecution and Reenter): one load and one compare prove the
+//! common case.  Everything else (the root context, a context whose pool
+//! slot was taken by another call meanwhile, real misuse) goes to the slow
+//! path, which decides from the thread-local call stack exactly as a check
+//! without the fast path would.
+//!
+//! The fast path also proves that the thread holds the GIL (it is inside a
+//! call from CPython and did not leave Python execution), which is what
+//! protects the handle tables (see `sync`).  The slow path takes the GIL
+//! when a misusing thread does not hold it.
 
 use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::abi::{HPyContext, HPy};
 use crate::builders::AuxTables;
 use crate::handles::HandleTable;
 use crate::settings::Settings;
-use crate::sync::SpinLock;
+use crate::sync::GilLock;
 
 /// Pool size of per-call contexts (HPy's C debug mode uses 16 as well).
 pub const POOL_SIZE: usize = 16;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
-/// `_private` of our root contexts points at `TAGS[0]`, of per-call
-/// contexts at `TAGS[1]`: how we recognise ours, and which are valid
-/// outside a call.
+/// `_private` of our contexts.  The root context's is `ROOT_TAG` forever.
+/// A per-call context's is the thread pointer of the thread whose innermost
+/// call uses it (`| LEFT` after HPy_LeavePythonExecution), or `IDLE`.  It is
+/// a hint for the fast path only: it may be `IDLE` where the slow path then
+/// finds all is well, but it is never this thread's pointer wrongly.
 static TAGS: [u8; 2] = [0, 0];
-pub fn tag() -> *mut c_void {
-    &TAGS[0] as *const u8 as *mut c_void
+const LEFT: usize = 1;
+
+#[inline(always)]
+fn root_tag() -> usize {
+    &TAGS[0] as *const u8 as usize
 }
-fn call_tag() -> *mut c_void {
-    &TAGS[1] as *const u8 as *mut c_void
+
+#[inline(always)]
+fn idle_tag() -> usize {
+    &TAGS[1] as *const u8 as usize
+}
+
+/// `_private` of `ctx`, read atomically (other threads write it).
+#[inline(always)]
+fn private(ctx: *const HPyContext) -> &'static AtomicUsize {
+    unsafe { AtomicUsize::from_ptr(std::ptr::addr_of!((*ctx)._private) as *mut usize) }
+}
+
+/// An address unique to the running thread, read without a call: the
+/// thread pointer (x86-64 `fs:0`, AArch64 `tpidr_el0`).
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        let tp: usize;
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags, pure));
+        tp
+    }
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        let tp: usize;
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, nomem, preserves_flags, pure));
+        tp
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        thread() as *const ThreadState as usize
+    }
+}
+
+/// The fast context check: `ctx` is the current call's context on this
+/// thread, and the thread is executing Python.  `false` means "ask
+/// [`ThreadState::slow_check`]", not "wrong".
+///
+/// Reading `ctx` is safe: the extension just read our function pointer out
+/// of it.
+#[inline(always)]
+pub fn fast_ok(ctx: *const HPyContext) -> bool {
+    private(ctx).load(Ordering::Relaxed) == thread_pointer()
+}
+
+/// The universal context (hot paths read it from here).
+static UCTX: AtomicPtr<HPyContext> = AtomicPtr::new(ptr::null_mut());
+
+#[inline(always)]
+pub fn uctx() -> *mut HPyContext {
+    UCTX.load(Ordering::Relaxed)
+}
+
+#[inline(always)]
+pub fn u() -> &'static HPyContext {
+    // Set before any of our contexts exists, never changed after.
+    unsafe { &*uctx() }
 }
 
 /// The universal context and our contexts; set once by `hpy_debug_get_ctx`.
@@ -40,7 +114,6 @@ pub struct Contexts {
     pub uctx: *mut HPyContext,
     pub root: *mut HPyContext,
     pool: [*mut HPyContext; POOL_SIZE],
-    next: AtomicUsize,
 }
 
 // The contexts are immutable after init (leaked boxes); the pointers are
@@ -49,11 +122,13 @@ unsafe impl Send for Contexts {}
 unsafe impl Sync for Contexts {}
 
 static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
+/// Next pool slot; only advanced under the GIL.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Handle table, shared by all contexts and threads.
-pub static TABLE: SpinLock<HandleTable> = SpinLock::new(HandleTable::new());
+pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
 /// Builders and trackers.
-pub static AUX: SpinLock<AuxTables> = SpinLock::new(AuxTables::new());
+pub static AUX: GilLock<AuxTables> = GilLock::new(AuxTables::new());
 pub static SETTINGS: Settings = Settings::new();
 
 /// Lock a table; a panic elsewhere must not turn every later call into one.
@@ -61,22 +136,38 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Per-thread state, in one thread-local so that the hot paths pay for one
-/// thread-local access.
+/// The extension function that `ctx_CallRealFunctionFromTrampoline` is about
+/// to have the universal context call through our shim.  Set and taken under
+/// the GIL with nothing in between that could release it (the universal
+/// context only converts the arguments), so one global is enough.
+static PENDING: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+#[inline]
+pub fn set_pending(func: *const c_void) {
+    PENDING.store(func as *mut c_void, Ordering::Relaxed);
+}
+
+#[inline]
+pub fn take_pending() -> *const c_void {
+    let f = PENDING.load(Ordering::Relaxed);
+    PENDING.store(ptr::null_mut(), Ordering::Relaxed);
+    f
+}
+
+/// Per-thread state.
 pub struct ThreadState {
     /// The per-call context of the innermost call on this thread, or null
     /// outside any call.
     current: Cell<*const HPyContext>,
-    /// The extension function that `ctx_CallRealFunctionFromTrampoline` is
-    /// about to have the universal context call through our shim.
-    pending: Cell<*const c_void>,
     /// Between HPy_LeavePythonExecution and HPy_ReenterPythonExecution.
     outside_python: Cell<bool>,
+    /// The slow path took the GIL and is running the call again.
+    rerun: Cell<*const HPyContext>,
 }
 
 thread_local! {
     static THREAD: ThreadState = const {
-        ThreadState { current: Cell::new(ptr::null()), pending: Cell::new(ptr::null()), outside_python: Cell::new(false) }
+        ThreadState { current: Cell::new(ptr::null()), outside_python: Cell::new(false), rerun: Cell::new(ptr::null()) }
     };
 }
 
@@ -87,43 +178,72 @@ pub fn thread() -> &'static ThreadState {
     THREAD.with(|t| unsafe { &*(t as *const ThreadState) })
 }
 
+/// What the slow path found.
+pub struct SlowCheck {
+    pub wrong_context: bool,
+    pub outside_python: bool,
+}
+
 impl ThreadState {
-    #[inline]
     pub fn outside_python(&self) -> bool {
         self.outside_python.get()
     }
 
-    pub fn set_outside_python(&self, v: bool) {
-        self.outside_python.set(v)
-    }
-
-    pub fn set_pending(&self, func: *const c_void) {
-        self.pending.set(func);
-    }
-
-    pub fn take_pending(&self) -> *const c_void {
-        self.pending.replace(ptr::null())
-    }
-
-    /// Is `ctx` valid for a call made now on this thread?
-    #[inline]
-    pub fn ctx_is_current(&self, c: &Contexts, ctx: *const HPyContext) -> bool {
+    /// HPy_LeavePythonExecution / HPy_ReenterPythonExecution on `ctx`.
+    pub fn set_outside_python(&self, ctx: *const HPyContext, v: bool) {
+        self.outside_python.set(v);
         let cur = self.current.get();
-        if cur.is_null() {
-            // Outside any call: the root context (or a caller-initialised copy).
-            ctx == c.root as *const _ || c.is_root(ctx)
+        if !cur.is_null() && cur == ctx {
+            private(cur).store(thread_pointer() | if v { LEFT } else { 0 }, Ordering::Relaxed);
+        }
+    }
+
+    /// The full check, for calls the fast path did not prove.
+    pub fn slow_check(&self, ctx: *const HPyContext) -> SlowCheck {
+        let cur = self.current.get();
+        let ok = if cur.is_null() {
+            // Outside any call: the root context (or a caller-made copy).
+            is_root(ctx)
         } else {
             ctx == cur
+        };
+        if ok && !cur.is_null() && !self.outside_python.get() {
+            // Another call took this pool slot meanwhile and cleared the
+            // hint; it is ours again.
+            private(cur).store(thread_pointer(), Ordering::Relaxed);
         }
+        SlowCheck { wrong_context: !ok, outside_python: self.outside_python.get() }
+    }
+
+    /// The slow path is re-running the call on `ctx` with the GIL taken:
+    /// it reported already.
+    pub fn is_rerun(&self, ctx: *const HPyContext) -> bool {
+        self.rerun.get() == ctx && !ctx.is_null()
+    }
+
+    pub fn set_rerun(&self, ctx: *const HPyContext) -> *const HPyContext {
+        self.rerun.replace(ctx)
     }
 
     /// Run `f` with a fresh per-call context made current.
     #[inline]
     pub fn with_call_ctx<R>(&self, c: &Contexts, f: impl FnOnce(*mut HPyContext) -> R) -> R {
-        let next = c.next_call_ctx();
+        let i = NEXT.load(Ordering::Relaxed) % POOL_SIZE;
+        NEXT.store(i + 1, Ordering::Relaxed);
+        let next = c.pool[i];
+        let tp = thread_pointer();
         let prev = self.current.replace(next);
+        if !prev.is_null() {
+            private(prev).store(idle_tag(), Ordering::Relaxed);
+        }
+        private(next).store(tp, Ordering::Relaxed);
         let r = f(next);
+        private(next).store(idle_tag(), Ordering::Relaxed);
         self.current.set(prev);
+        if !prev.is_null() {
+            let owner = tp | if self.outside_python.get() { LEFT } else { 0 };
+            private(prev).store(owner, Ordering::Relaxed);
+        }
         r
     }
 }
@@ -141,36 +261,32 @@ pub fn ctxs() -> &'static Contexts {
     }
 }
 
+/// Any context made by hpydbg (or a copy of the root context).
+pub fn is_ours(ctx: *const HPyContext) -> bool {
+    is_root(ctx) || contexts().is_some_and(|c| c.pool.iter().any(|&p| ptr::eq(p, ctx)))
+}
+
+/// A root context (valid outside calls), or a copy of one.
+pub fn is_root(ctx: *const HPyContext) -> bool {
+    !ctx.is_null() && private(ctx).load(Ordering::Relaxed) == root_tag()
+}
+
 impl Contexts {
     #[inline]
     pub fn u(&self) -> &'static HPyContext {
         unsafe { &*self.uctx }
-    }
-
-    /// Take the next per-call context of the pool.
-    #[inline]
-    pub fn next_call_ctx(&self) -> *mut HPyContext {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % POOL_SIZE;
-        self.pool[i]
-    }
-
-    /// Any context made by hpydbg.
-    pub fn is_ours(&self, ctx: *const HPyContext) -> bool {
-        !ctx.is_null() && (unsafe { (*ctx)._private } == tag() || unsafe { (*ctx)._private } == call_tag())
-    }
-
-    /// A root context (valid outside calls).
-    pub fn is_root(&self, ctx: *const HPyContext) -> bool {
-        !ctx.is_null() && unsafe { (*ctx)._private } == tag()
     }
 }
 
 /// Create (once) the debug contexts wrapping `uctx`.
 pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
     CONTEXTS.get_or_init(|| unsafe {
+        UCTX.store(uctx, Ordering::Relaxed);
+        // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
+        let _ = SETTINGS.policy();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
         root.name = NAME.as_ptr();
-        root._private = tag();
+        root._private = root_tag() as *mut c_void;
         root.abi_version = (*uctx).abi_version;
         crate::api::fill_functions(&mut root);
         fill_constants(&mut root, &*uctx);
@@ -178,10 +294,10 @@ pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
         let mut pool = [ptr::null_mut(); POOL_SIZE];
         for p in pool.iter_mut() {
             let mut copy = Box::new(ptr::read(root));
-            copy._private = call_tag();
+            copy._private = idle_tag() as *mut c_void;
             *p = Box::into_raw(copy);
         }
-        Contexts { uctx, root, pool, next: AtomicUsize::new(0) }
+        Contexts { uctx, root, pool }
     })
 }
 

@@ -16,7 +16,7 @@ pub unsafe extern "C" fn hpy_debug_get_ctx(uctx: *mut HPyContext) -> *mut HPyCon
         report::fatal_internal("hpy_debug_get_ctx: NULL universal context");
     }
     if let Some(c) = ctx::contexts() {
-        if c.is_ours(uctx) {
+        if ctx::is_ours(uctx) {
             report::fatal_api("hpy_debug_get_ctx: expected an universal ctx, got a debug ctx");
         }
         if c.uctx != uctx {

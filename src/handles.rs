@@ -36,17 +36,20 @@ const NIL: u32 = u32::MAX;
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum State {
     /// Never used since it was pushed out of the closed FIFO (or never opened).
-    Free,
-    Open,
+    Free = 0,
+    Open = 1,
     /// A context constant: open forever, closing it is an error.
-    Immortal,
-    Closed,
+    Immortal = 2,
+    Closed = 3,
 }
 
 // Slot::meta layout: serial << 16 | flags << 8 | state.
 const F_EXTRA: u64 = 1 << 8;
 const F_BORROWED: u64 = 2 << 8;
 const STATE_MASK: u64 = 0xff;
+/// For a live slot (Open = 1, Immortal = 2) this state bit means Immortal;
+/// setting it turns Open into Closed (3).
+const STATE_BIT_2: u64 = 2;
 
 /// One slot: 24 bytes.
 #[derive(Clone, Debug)]
@@ -56,12 +59,20 @@ struct Slot {
     uh: isize,
     /// Open serial (48 bits; epochs are ranges of serials), flags, state.
     meta: u64,
-    gen: u32,
+    /// `generation << 1 | live` (live: Open or Immortal).  A handle's low 32
+    /// bits are `generation << 1`, so `key == (h as u32) ^ 1` checks the
+    /// generation and liveness with one compare (an odd, universal, value
+    /// never matches).
+    key: u32,
     /// Next slot in the closed FIFO or in the free list.
     next: u32,
 }
 
 impl Slot {
+    #[inline(always)]
+    fn gen(&self) -> u32 {
+        self.key >> 1
+    }
     #[inline]
     fn state(&self) -> State {
         match self.meta & STATE_MASK {
@@ -80,6 +91,7 @@ impl Slot {
             State::Closed => 3,
         };
         self.meta = (self.meta & !STATE_MASK) | v;
+        self.key = (self.key & !1) | (v == 1 || v == 2) as u32;
     }
     #[inline]
     fn serial(&self) -> u64 {
@@ -105,6 +117,13 @@ pub struct Extra {
 #[inline]
 pub fn encode(index: u32, gen: u32) -> isize {
     ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 1)) as isize
+}
+
+/// The slot index of `h`, unchecked: values that are no handle give an index
+/// past any table (0 and negative values included).
+#[inline(always)]
+fn index_of(h: isize) -> usize {
+    ((h as u64) >> 32).wrapping_sub(1) as usize
 }
 
 /// `(index, generation)` if `h` has the shape of a debug handle.
@@ -225,10 +244,10 @@ impl HandleTable {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop_closed(&mut self) -> u32 {
         let i = self.closed.head;
-        self.closed.head = self.slots[i as usize].next;
+        self.closed.head = self.slot(i).next;
         if self.closed.head == NIL {
             self.closed.tail = NIL;
         }
@@ -236,13 +255,14 @@ impl HandleTable {
         i
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_closed(&mut self, i: u32) {
-        self.slots[i as usize].next = NIL;
+        self.slot_mut(i).next = NIL;
         if self.closed.tail == NIL {
             self.closed.head = i;
         } else {
-            self.slots[self.closed.tail as usize].next = i;
+            let t = self.closed.tail;
+            self.slot_mut(t).next = i;
         }
         self.closed.tail = i;
         self.closed.len += 1;
@@ -250,7 +270,8 @@ impl HandleTable {
 
     #[inline]
     fn push_free(&mut self, i: u32) {
-        self.slots[i as usize].next = self.free.head;
+        let head = self.free.head;
+        self.slot_mut(i).next = head;
         self.free.head = i;
         self.free.len += 1;
     }
@@ -262,24 +283,46 @@ impl HandleTable {
         self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0)
     }
 
+    /// The common case of `open`, inlined into the API wrappers: a slot from
+    /// the lists, nothing to release.  0 means "call `open`".
+    #[inline(always)]
+    pub fn open_fast(&mut self, uh: isize) -> isize {
+        let index = if self.closed.len >= self.closed_queue_max && self.closed.len != 0 {
+            if self.slot(self.closed.head).has(F_EXTRA) {
+                return 0;
+            }
+            self.pop_closed()
+        } else if self.free.head != NIL {
+            let i = self.free.head;
+            self.free.head = self.slot(i).next;
+            self.free.len -= 1;
+            i
+        } else {
+            return 0;
+        };
+        self.fill_slot(index, uh, State::Open, 0)
+    }
+
     /// A handle for an argument the runtime passes to an extension function.
     #[inline]
     pub fn open_arg(&mut self, uh: isize) -> isize {
         self.open_slot(uh, State::Open, F_BORROWED)
     }
 
-    #[inline]
+    #[inline(always)]
     fn open_slot(&mut self, uh: isize, state: State, flags: u64) -> isize {
         debug_assert!(uh != 0);
+        // Steady state: reuse the oldest closed slot once the FIFO is full,
+        // else a free one; growing and releasing extras are out of line.
         let index = if self.closed.len >= self.closed_queue_max && self.closed.len != 0 {
             let i = self.pop_closed();
-            if self.slots[i as usize].has(F_EXTRA) {
+            if self.slot(i).has(F_EXTRA) {
                 self.release_extra(i);
             }
             i
         } else if self.free.head != NIL {
             let i = self.free.head;
-            self.free.head = self.slots[i as usize].next;
+            self.free.head = self.slot(i).next;
             self.free.len -= 1;
             i
         } else {
@@ -288,15 +331,20 @@ impl HandleTable {
                 None => return 0,
             }
         };
+        self.fill_slot(index, uh, state, flags)
+    }
+
+    #[inline(always)]
+    fn fill_slot(&mut self, index: u32, uh: isize, state: State, flags: u64) -> isize {
         let serial = self.next_serial;
         self.next_serial += 1;
-        let slot = &mut self.slots[index as usize];
-        slot.gen = slot.gen.wrapping_add(1) & GEN_MASK;
+        let live = (state == State::Open || state == State::Immortal) as u32;
+        let slot = self.slot_mut(index);
+        // The slot is not live here: its key is even.
+        let key = slot.key.wrapping_add(2) | live;
+        slot.key = key;
         slot.uh = uh;
-        slot.next = NIL;
-        slot.meta = (serial << 16) | flags;
-        slot.set_state(state);
-        let gen = slot.gen;
+        slot.meta = (serial << 16) | flags | state as u64;
         if state != State::Immortal {
             let c = &mut self.counters;
             c.opened_total += 1;
@@ -305,7 +353,20 @@ impl HandleTable {
                 c.peak_open = c.open_now;
             }
         }
-        encode(index, gen)
+        (((index as u64 + 1) << 32) | (key & !1) as u64) as isize
+    }
+
+    /// A slot whose index came from our own lists.
+    #[inline(always)]
+    fn slot(&self, i: u32) -> &Slot {
+        debug_assert!((i as usize) < self.slots.len());
+        unsafe { self.slots.get_unchecked(i as usize) }
+    }
+
+    #[inline(always)]
+    fn slot_mut(&mut self, i: u32) -> &mut Slot {
+        debug_assert!((i as usize) < self.slots.len());
+        unsafe { self.slots.get_unchecked_mut(i as usize) }
     }
 
     #[cold]
@@ -315,7 +376,8 @@ impl HandleTable {
         if self.slots.len() >= MAX_SLOTS || self.slots.try_reserve(1).is_err() {
             return None;
         }
-        self.slots.push(Slot { uh: 0, meta: 0, gen: GEN_MASK, next: NIL });
+        // Generation GEN_MASK, so that the first open wraps it to 0.
+        self.slots.push(Slot { uh: 0, meta: 0, key: GEN_MASK << 1, next: NIL });
         Some((self.slots.len() - 1) as u32)
     }
 
@@ -326,10 +388,10 @@ impl HandleTable {
         }
         let Some((index, gen)) = decode(h) else { return Lookup::NotAHandle };
         let Some(slot) = self.slots.get(index as usize) else { return Lookup::NotAHandle };
-        if slot.gen != gen {
+        if slot.gen() != gen {
             // A generation this slot never had is garbage, not a stale handle.
-            return if gen < slot.gen {
-                Lookup::Stale { index, gen, now_gen: slot.gen, reused: true }
+            return if gen < slot.gen() {
+                Lookup::Stale { index, gen, now_gen: slot.gen(), reused: true }
             } else {
                 Lookup::NotAHandle
             };
@@ -343,12 +405,10 @@ impl HandleTable {
     }
 
     /// The universal handle of an open (or immortal) handle, if it is one.
-    #[inline]
+    #[inline(always)]
     pub fn get_open(&self, h: isize) -> Option<isize> {
-        let (index, gen) = decode(h)?;
-        let slot = self.slots.get(index as usize)?;
-        let st = slot.meta & STATE_MASK;
-        if slot.gen == gen && (st == 1 || st == 2) {
+        let slot = self.slots.get(index_of(h))?;
+        if slot.key == (h as u32) ^ 1 {
             Some(slot.uh)
         } else {
             None
@@ -376,37 +436,67 @@ impl HandleTable {
         }
     }
 
-    /// The fast path of closing: the universal handle, or 0 if `h` cannot be
-    /// closed (then `close_error` says why).
-    #[inline]
-    pub fn try_close(&mut self, h: isize, allow_borrowed: bool) -> isize {
-        let Some((index, gen)) = decode(h) else { return 0 };
-        let Some(slot) = self.slots.get_mut(index as usize) else { return 0 };
-        if slot.gen != gen || slot.meta & STATE_MASK != 1 || (!allow_borrowed && slot.has(F_BORROWED)) {
+    /// The common case of `try_close(h, false)`, inlined into the API
+    /// wrappers: an open handle with no extras, and room in the closed FIFO.
+    /// 0 means "call `try_close`" (nothing was changed).
+    #[inline(always)]
+    pub fn close_fast(&mut self, h: isize) -> isize {
+        if self.closed.len >= self.closed_queue_max {
             return 0;
         }
-        slot.set_state(State::Closed);
+        let index = index_of(h);
+        let Some(slot) = self.slots.get_mut(index) else { return 0 };
+        if slot.key != (h as u32) ^ 1 || slot.meta & (STATE_BIT_2 | F_BORROWED | F_EXTRA) != 0 {
+            return 0;
+        }
+        slot.key ^= 1;
+        slot.meta |= STATE_BIT_2;
+        let uh = slot.uh;
+        self.counters.open_now -= 1;
+        self.counters.closed_total += 1;
+        self.push_closed(index as u32);
+        uh
+    }
+
+    /// The fast path of closing: the universal handle, or 0 if `h` cannot be
+    /// closed (then `close_error` says why).
+    #[inline(always)]
+    pub fn try_close(&mut self, h: isize, allow_borrowed: bool) -> isize {
+        let index = index_of(h);
+        let Some(slot) = self.slots.get_mut(index) else { return 0 };
+        let refuse = if allow_borrowed { STATE_BIT_2 } else { STATE_BIT_2 | F_BORROWED };
+        if slot.key != (h as u32) ^ 1 || slot.meta & refuse != 0 {
+            return 0;
+        }
+        // Open -> Closed.
+        slot.key ^= 1;
+        slot.meta |= STATE_BIT_2;
         let uh = slot.uh;
         let extra = slot.has(F_EXTRA);
         self.counters.open_now -= 1;
         self.counters.closed_total += 1;
         if extra {
-            self.protect_raw_on_close(index);
+            self.protect_raw_on_close(index as u32);
         }
-        self.push_closed(index);
+        self.push_closed(index as u32);
         // One out per one in, as HPy's debug mode: after the maximum is
         // lowered the queue shrinks as new handles reuse its slots.
         if self.closed.len > self.closed_queue_max {
-            let oldest = self.pop_closed();
-            if self.slots[oldest as usize].has(F_EXTRA) {
-                self.release_extra(oldest);
-            }
-            let s = &mut self.slots[oldest as usize];
-            s.set_state(State::Free);
-            s.uh = 0;
-            self.push_free(oldest);
+            self.evict_oldest_closed();
         }
         uh
+    }
+
+    #[cold]
+    fn evict_oldest_closed(&mut self) {
+        let oldest = self.pop_closed();
+        if self.slot(oldest).has(F_EXTRA) {
+            self.release_extra(oldest);
+        }
+        let s = self.slot_mut(oldest);
+        s.set_state(State::Free);
+        s.uh = 0;
+        self.push_free(oldest);
     }
 
     /// Forget what a closed handle wrapped (its object is gone): going on
@@ -414,7 +504,7 @@ impl HandleTable {
     pub fn forget_closed_uh(&mut self, h: isize) {
         if let Some((index, gen)) = decode(h) {
             if let Some(s) = self.slots.get_mut(index as usize) {
-                if s.gen == gen && s.state() == State::Closed {
+                if s.gen() == gen && s.state() == State::Closed {
                     s.uh = 0;
                 }
             }
@@ -479,7 +569,7 @@ impl HandleTable {
         for (&index, e) in self.extras.iter() {
             if let Some(r) = e.raw.iter().find(|r| r.contains(addr)) {
                 let s = &self.slots[index as usize];
-                return Some((encode(index, s.gen), r.api(), s.state() != State::Open));
+                return Some((encode(index, s.gen()), r.api(), s.state() != State::Open));
             }
         }
         None
@@ -529,7 +619,7 @@ impl HandleTable {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.state() == State::Open && s.serial() >= threshold)
-            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen), uh: s.uh, serial: s.serial() })
+            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen()), uh: s.uh, serial: s.serial() })
             .collect();
         v.sort_unstable_by_key(|l| l.serial);
         v
@@ -543,7 +633,7 @@ impl HandleTable {
         while i != NIL {
             let s = &self.slots[i as usize];
             if s.serial() >= threshold {
-                v.push(Listed { index: i, handle: encode(i, s.gen), uh: s.uh, serial: s.serial() });
+                v.push(Listed { index: i, handle: encode(i, s.gen()), uh: s.uh, serial: s.serial() });
             }
             i = s.next;
         }
@@ -553,7 +643,7 @@ impl HandleTable {
     /// State, current handle value and universal handle of a slot.
     pub fn slot_info(&self, index: u32) -> Option<(State, isize, isize)> {
         let s = self.slots.get(index as usize)?;
-        Some((s.state(), encode(index, s.gen), s.uh))
+        Some((s.state(), encode(index, s.gen()), s.uh))
     }
 
     pub fn counters(&self) -> Counters {

@@ -17,7 +17,7 @@ use crate::report::{self, Outcome, Use};
 
 /// Unwrap `n` handles at `items` into a buffer on the stack (heap only for
 /// long arrays) and run `f` on the universal handles.
-unsafe fn with_unwrapped<R>(call: &Call, items: *const HPy, n: usize, name: &str, f: impl FnOnce(*mut HPy) -> R) -> Result<R, Skip> {
+unsafe fn with_unwrapped<R>(call: &Call, items: *const HPy, n: usize, name: &'static str, f: impl FnOnce(*mut HPy) -> R) -> Result<R, Skip> {
     const SMALL: usize = 16;
     let mut small = [HPy::NULL; SMALL];
     let mut big = Vec::new();
@@ -46,13 +46,28 @@ fn nonneg(n: HPy_ssize_t) -> usize {
 }
 
 pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
-    let call = Call::enter(ctx, "HPy_Close");
+    let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
     close_owned(&call, h);
 }
 
 /// Close a handle the extension owns: debug handle, then universal handle
-/// (which may run `__del__`, so no lock is held).
+/// (which may run `__del__`, so no table is borrowed then).
+#[inline(always)]
 pub(crate) fn close_owned(call: &Call, h: HPy) {
+    if crate::ctx::SETTINGS.hot() == 0 {
+        let uh = TABLE.lock().close_fast(h.raw());
+        if uh != 0 {
+            return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
+        }
+    }
+    close_owned_slow(call, h)
+}
+
+/// Everything else: null, stack traces, policies that go on, extras, a full
+/// closed FIFO, and errors.
+#[cold]
+#[inline(never)]
+fn close_owned_slow(call: &Call, h: HPy) {
     if h.is_null() {
         return;
     }
@@ -105,13 +120,13 @@ macro_rules! guarded {
     ($call:ident, $body:block) => {
         match (|| -> Result<_, Skip> { Ok($body) })() {
             Ok(r) => r,
-            Err(Skip) => skipped(&$call),
+            Err(Skip) => skipped($call.api),
         }
     };
 }
 
 pub unsafe extern "C" fn Tuple_FromArray(ctx: *mut HPyContext, items: *mut HPy, n: HPy_ssize_t) -> HPy {
-    let call = Call::enter(ctx, "HPyTuple_FromArray");
+    let call = crate::enter!(ctx, "HPyTuple_FromArray", Tuple_FromArray(ctx, items, n));
     guarded!(call, {
         let r = with_unwrapped(&call, items, nonneg(n), "items", |u| (call.u().Tuple_FromArray.unwrap_unchecked())(call.uctx(), u, n))?;
         call.open(r)
@@ -119,7 +134,7 @@ pub unsafe extern "C" fn Tuple_FromArray(ctx: *mut HPyContext, items: *mut HPy, 
 }
 
 pub unsafe extern "C" fn Type_GenericNew(ctx: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
-    let call = Call::enter(ctx, "HPyType_GenericNew");
+    let call = crate::enter!(ctx, "HPyType_GenericNew", Type_GenericNew(ctx, type_, args, nargs, kw));
     guarded!(call, {
         let t = call.unwrap_obj(type_, "type")?;
         let k = call.unwrap(kw, "kw")?;
@@ -131,7 +146,7 @@ pub unsafe extern "C" fn Type_GenericNew(ctx: *mut HPyContext, type_: HPy, args:
 }
 
 pub unsafe extern "C" fn Type_FromSpec(ctx: *mut HPyContext, spec: *mut HPyType_Spec, params: *mut HPyType_SpecParam) -> HPy {
-    let call = Call::enter(ctx, "HPyType_FromSpec");
+    let call = crate::enter!(ctx, "HPyType_FromSpec", Type_FromSpec(ctx, spec, params));
     guarded!(call, {
         if spec.is_null() {
             call.bad_argument("HPyType_FromSpec: spec is NULL")?;
@@ -175,7 +190,7 @@ unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Result<Option<usiz
 macro_rules! vectorcall {
     ($($name:ident, $first:literal, $api:literal;)*) => {$(
         pub unsafe extern "C" fn $name(ctx: *mut HPyContext, first: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
-            let call = Call::enter(ctx, $api);
+            let call = crate::enter!(ctx, $api, $name(ctx, first, args, nargs, kwnames));
             guarded!(call, {
                 let f = call.unwrap_obj(first, $first)?;
                 let k = call.unwrap(kwnames, "kwnames")?;
@@ -216,7 +231,7 @@ unsafe fn attach_raw(call: &Call, h: HPy, ptr: *const c_char, size: usize) -> *c
 }
 
 pub unsafe extern "C" fn Unicode_AsUTF8AndSize(ctx: *mut HPyContext, h: HPy, size: *mut HPy_ssize_t) -> *const c_char {
-    let call = Call::enter(ctx, "HPyUnicode_AsUTF8AndSize");
+    let call = crate::enter!(ctx, "HPyUnicode_AsUTF8AndSize", Unicode_AsUTF8AndSize(ctx, h, size));
     guarded!(call, {
         let uh = call.unwrap_obj(h, "h")?;
         let p = (call.u().Unicode_AsUTF8AndSize.unwrap_unchecked())(call.uctx(), uh, size);
@@ -233,7 +248,7 @@ pub unsafe extern "C" fn Unicode_AsUTF8AndSize(ctx: *mut HPyContext, h: HPy, siz
 macro_rules! bytes_as_string {
     ($($name:ident, $size:ident, $api:literal;)*) => {$(
         pub unsafe extern "C" fn $name(ctx: *mut HPyContext, h: HPy) -> *const c_char {
-            let call = Call::enter(ctx, $api);
+            let call = crate::enter!(ctx, $api, $name(ctx, h));
             guarded!(call, {
                 let uh = call.unwrap_obj(h, "h")?;
                 let p = (call.u().$name.unwrap_unchecked())(call.uctx(), uh);
@@ -269,7 +284,7 @@ fn require(call: &Call, ok: bool, message: &str) -> Result<(), Skip> {
 }
 
 pub unsafe extern "C" fn Type_GetName(ctx: *mut HPyContext, type_: HPy) -> *const c_char {
-    let call = Call::enter(ctx, "HPyType_GetName");
+    let call = crate::enter!(ctx, "HPyType_GetName", Type_GetName(ctx, type_));
     guarded!(call, {
         let ut = call.unwrap(type_, "type")?;
         require(&call, is_type(&call, ut), "HPyType_GetName arg must be a type")?;
@@ -283,7 +298,7 @@ pub unsafe extern "C" fn Type_GetName(ctx: *mut HPyContext, type_: HPy) -> *cons
 }
 
 pub unsafe extern "C" fn Type_IsSubtype(ctx: *mut HPyContext, sub: HPy, type_: HPy) -> c_int {
-    let call = Call::enter(ctx, "HPyType_IsSubtype");
+    let call = crate::enter!(ctx, "HPyType_IsSubtype", Type_IsSubtype(ctx, sub, type_));
     guarded!(call, {
         let us = call.unwrap(sub, "sub")?;
         require(&call, is_type(&call, us), "HPyType_IsSubtype arg 1 must be a type")?;
@@ -294,7 +309,7 @@ pub unsafe extern "C" fn Type_IsSubtype(ctx: *mut HPyContext, sub: HPy, type_: H
 }
 
 pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -> c_int {
-    let call = Call::enter(ctx, "HPy_TypeCheck");
+    let call = crate::enter!(ctx, "HPy_TypeCheck", TypeCheck(ctx, obj, type_));
     guarded!(call, {
         let uo = call.unwrap_obj(obj, "obj")?;
         let ut = call.unwrap(type_, "type")?;
@@ -304,7 +319,7 @@ pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -
 }
 
 pub unsafe extern "C" fn Unicode_Substring(ctx: *mut HPyContext, str_: HPy, start: HPy_ssize_t, end: HPy_ssize_t) -> HPy {
-    let call = Call::enter(ctx, "HPyUnicode_Substring");
+    let call = crate::enter!(ctx, "HPyUnicode_Substring", Unicode_Substring(ctx, str_, start, end));
     guarded!(call, {
         let us = call.unwrap(str_, "str")?;
         let ok = !us.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
@@ -330,7 +345,7 @@ fn shape_name(shape: c_int) -> &'static str {
 macro_rules! as_struct {
     ($($fn_name:ident => $shape:ident),*) => {$(
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
-            let call = Call::enter(ctx, concat!("_HPy_", stringify!($fn_name)));
+            let call = crate::enter!(ctx, concat!("_HPy_", stringify!($fn_name)), $fn_name(ctx, h));
             guarded!(call, {
                 let uh = call.unwrap_obj(h, "h")?;
                 let u = call.u();
@@ -361,7 +376,7 @@ as_struct!(
 );
 
 pub unsafe extern "C" fn ContextVar_Get(ctx: *mut HPyContext, context_var: HPy, default_value: HPy, result: *mut HPy) -> i32 {
-    let call = Call::enter(ctx, "HPyContextVar_Get");
+    let call = crate::enter!(ctx, "HPyContextVar_Get", ContextVar_Get(ctx, context_var, default_value, result));
     guarded!(call, {
         let uv = call.unwrap_obj(context_var, "context_var")?;
         let ud = call.unwrap(default_value, "default_value")?;
@@ -380,7 +395,7 @@ pub unsafe extern "C" fn Slice_Unpack(
     stop: *mut HPy_ssize_t,
     step: *mut HPy_ssize_t,
 ) -> c_int {
-    let call = Call::enter(ctx, "HPySlice_Unpack");
+    let call = crate::enter!(ctx, "HPySlice_Unpack", Slice_Unpack(ctx, slice, start, stop, step));
     guarded!(call, {
         let us = call.unwrap_obj(slice, "slice")?;
         // The universal context does not check the type: a non-slice crashes.
@@ -394,17 +409,23 @@ pub unsafe extern "C" fn Slice_Unpack(
 // ~~~ leaving and re-entering Python execution ~~~
 
 pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThreadState {
-    let call = Call::enter(ctx, "HPy_LeavePythonExecution");
+    let call = crate::enter!(ctx, "HPy_LeavePythonExecution", LeavePythonExecution(ctx));
     let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
-    crate::ctx::thread().set_outside_python(true);
+    // From now on the fast context check fails on this thread: any call but
+    // Reenter is reported (and made holding the GIL).
+    crate::ctx::thread().set_outside_python(ctx, true);
     state
 }
 
 pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPyThreadState) {
-    // Not `Call::enter`: this is the one call allowed outside Python.
-    crate::ctx::thread().set_outside_python(false);
-    let call = Call::enter(ctx, "HPy_ReenterPythonExecution");
-    (call.u().ReenterPythonExecution.unwrap_unchecked())(call.uctx(), state)
+    // Not `enter!`: this is the one call allowed outside Python, and the
+    // slow path must not take the GIL that the universal context is about
+    // to take back.  The context is checked once the GIL is held.
+    crate::ctx::thread().set_outside_python(ctx, false);
+    (crate::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::ctx::uctx(), state);
+    if !crate::ctx::fast_ok(ctx) && crate::ctx::thread().slow_check(ctx).wrong_context {
+        let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx);
+    }
 }
 
 // ~~~ builders ~~~
@@ -412,7 +433,7 @@ pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPy
 macro_rules! builder_fns {
     ($kind:expr, $B:ident, $pfx:literal, $New:ident, $Set:ident, $Build:ident, $Cancel:ident) => {
         pub unsafe extern "C" fn $New(ctx: *mut HPyContext, size: HPy_ssize_t) -> $B {
-            let call = Call::enter(ctx, concat!($pfx, "_New"));
+            let call = crate::enter!(ctx, concat!($pfx, "_New"), $New(ctx, size));
             let ub = (call.u().$New.unwrap_unchecked())(call.uctx(), size);
             if ub.is_null() {
                 // As the universal context: the error surfaces at Build.
@@ -422,7 +443,7 @@ macro_rules! builder_fns {
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
-            let call = Call::enter(ctx, concat!($pfx, "_Set"));
+            let call = crate::enter!(ctx, concat!($pfx, "_Set"), $Set(ctx, builder, index, h_item));
             guarded!(call, {
                 let item = call.unwrap_obj(h_item, "h_item")?;
                 let ub = unwrap_builder(&call, $kind, builder.raw())?;
@@ -431,7 +452,7 @@ macro_rules! builder_fns {
         }
 
         pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
-            let call = Call::enter(ctx, concat!($pfx, "_Build"));
+            let call = crate::enter!(ctx, concat!($pfx, "_Build"), $Build(ctx, builder));
             guarded!(call, {
                 let ub = close_builder(&call, $kind, builder.raw())?;
                 call.open((call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub)))
@@ -439,7 +460,7 @@ macro_rules! builder_fns {
         }
 
         pub unsafe extern "C" fn $Cancel(ctx: *mut HPyContext, builder: $B) {
-            let call = Call::enter(ctx, concat!($pfx, "_Cancel"));
+            let call = crate::enter!(ctx, concat!($pfx, "_Cancel"), $Cancel(ctx, builder));
             guarded!(call, {
                 let ub = close_builder(&call, $kind, builder.raw())?;
                 (call.u().$Cancel.unwrap_unchecked())(call.uctx(), $B::from_raw(ub))
@@ -487,12 +508,12 @@ builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBui
 // ~~~ trackers: implemented here, holding debug handles ~~~
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
-    let _call = Call::enter(ctx, "HPyTracker_New");
+    let _call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
     HPyTracker::from_raw(AUX.lock().open(AuxKind::Tracker, 0))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {
-    let call = Call::enter(ctx, "HPyTracker_Add");
+    let call = crate::enter!(ctx, "HPyTracker_Add", Tracker_Add(ctx, ht, h));
     guarded!(call, {
         // Validate now: a closed handle added here would only be caught at
         // Close.  One that is reported is not tracked (it would be reported
@@ -513,7 +534,7 @@ pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HP
 }
 
 pub unsafe extern "C" fn Tracker_ForgetAll(ctx: *mut HPyContext, ht: HPyTracker) {
-    let call = Call::enter(ctx, "HPyTracker_ForgetAll");
+    let call = crate::enter!(ctx, "HPyTracker_ForgetAll", Tracker_ForgetAll(ctx, ht));
     let r = AUX.lock().forget_all(ht.raw());
     if let Err(e) = r {
         let _ = report::invalid_aux(call.api, AuxKind::Tracker, ht.raw(), e);
@@ -521,7 +542,7 @@ pub unsafe extern "C" fn Tracker_ForgetAll(ctx: *mut HPyContext, ht: HPyTracker)
 }
 
 pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
-    let call = Call::enter(ctx, "HPyTracker_Close");
+    let call = crate::enter!(ctx, "HPyTracker_Close", Tracker_Close(ctx, ht));
     let mut handles = Vec::new();
     let r = AUX.lock().close(ht.raw(), AuxKind::Tracker, &mut handles);
     match r {

@@ -113,8 +113,8 @@ impl DebugHandle {
         if state != State::Open {
             return Ok(());
         }
-        let c = ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::manual::close_owned(&Call { c, api: "DebugHandle._force_close" }, HPy::from_raw(h));
+        ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
+        crate::manual::close_owned(&Call { api: "DebugHandle._force_close" }, HPy::from_raw(h));
         Ok(())
     }
 
@@ -210,7 +210,7 @@ fn set_callback(slot: &std::sync::Mutex<Option<Py<PyAny>>>, arg: &Bound<'_, PyAn
     let old = std::mem::replace(&mut *lock(slot), new);
     drop(old);
     let any = lock(&SETTINGS.on_invalid_handle).is_some() || lock(&SETTINGS.on_invalid_builder_handle).is_some();
-    SETTINGS.has_callback.store(any, std::sync::atomic::Ordering::Relaxed);
+    SETTINGS.set_has_callback(any);
     Ok(())
 }
 

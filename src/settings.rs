@@ -33,12 +33,19 @@ impl Policy {
 
 const POLICY_UNSET: u8 = 255;
 
+/// Stack traces are on: open and close capture them.
+pub const HOT_TRACES: u8 = 1;
+/// Execution may go on after a report: close checks for the last reference.
+pub const HOT_CONTINUE: u8 = 2;
+
 pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
     stack_trace_limit: AtomicUsize,
     policy: AtomicU8,
     /// A Python callback is installed (execution goes on after reports).
-    pub has_callback: AtomicBool,
+    has_callback: AtomicBool,
+    /// `HOT_*` bits: what the fast paths of open and close must not skip.
+    hot: AtomicU8,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -49,6 +56,8 @@ impl Settings {
             stack_trace_limit: AtomicUsize::new(0),
             policy: AtomicU8::new(POLICY_UNSET),
             has_callback: AtomicBool::new(false),
+            // Until the policy is known, closing takes the careful path.
+            hot: AtomicU8::new(HOT_CONTINUE),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -60,7 +69,26 @@ impl Settings {
     }
 
     pub fn set_stack_trace_limit(&self, n: usize) {
-        self.stack_trace_limit.store(n, Ordering::Relaxed)
+        self.stack_trace_limit.store(n, Ordering::Relaxed);
+        self.refresh_hot();
+    }
+
+    pub fn set_has_callback(&self, v: bool) {
+        self.has_callback.store(v, Ordering::Relaxed);
+        self.refresh_hot();
+    }
+
+    /// The `HOT_*` bits in one load, for the fast paths.
+    #[inline(always)]
+    pub fn hot(&self) -> u8 {
+        self.hot.load(Ordering::Relaxed)
+    }
+
+    fn refresh_hot(&self) {
+        let p = self.policy.load(Ordering::Relaxed);
+        let cont = self.has_callback.load(Ordering::Relaxed) || p != Policy::Abort as u8;
+        let traces = self.stack_trace_limit.load(Ordering::Relaxed) != 0;
+        self.hot.store(if traces { HOT_TRACES } else { 0 } | if cont { HOT_CONTINUE } else { 0 }, Ordering::Relaxed);
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.
@@ -78,7 +106,8 @@ impl Settings {
     }
 
     pub fn set_policy(&self, p: Policy) {
-        self.policy.store(p as u8, Ordering::Relaxed)
+        self.policy.store(p as u8, Ordering::Relaxed);
+        self.refresh_hot();
     }
 
     /// Whether execution may go on after a report (then closed handles'

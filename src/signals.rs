@@ -27,8 +27,9 @@ pub fn install() {
 
 unsafe extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
     let addr = (*info).si_addr() as usize;
-    // Never block in a signal handler: if the table is busy, we cannot tell.
-    let found = TABLE.try_lock().and_then(|t| t.find_raw(addr));
+    // The faulting thread is in extension code, not in ours, and (unless it
+    // left Python execution) holds the GIL that guards the table.
+    let found = TABLE.peek().find_raw(addr);
     if let Some((h, api, closed)) = found {
         let err = (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_ERR as usize];
         let write = err & 2 != 0;

@@ -7,8 +7,8 @@
 //! handles and calls the shim, which opens debug handles for them, calls
 //! `func` with a fresh per-call context, closes and checks the argument
 //! handles, and hands the result back.  This keeps hpydbg independent of how
-//! a runtime represents handles.  `func` travels to the shim in a
-//! thread-local, set right before the universal context calls it.
+//! a runtime represents handles.  `func` travels to the shim in a global
+//! (see `ctx::set_pending`), set right before the universal context calls it.
 #![allow(non_snake_case)]
 
 use std::os::raw::{c_char, c_int, c_void};
@@ -101,8 +101,8 @@ fn result_to_universal(h: HPy) -> HPy {
     }
 }
 
-unsafe fn pending<F>(t: &ctx::ThreadState) -> F {
-    let f = t.take_pending();
+unsafe fn pending<F>() -> F {
+    let f = ctx::take_pending();
     if f.is_null() {
         report::fatal_internal("trampoline shim called without a pending function");
     }
@@ -114,7 +114,7 @@ macro_rules! shims {
     ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
         unsafe extern "C" fn $shim(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
             let t = ctx::thread();
-            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending(t);
+            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending();
             $( let $a = Cross::enter($a); )*
             let r = t.with_call_ctx(ctxs(), |dctx| f(dctx $(, $a)*));
             $( Cross::leave($a); )*
@@ -187,7 +187,7 @@ impl ArgArray {
 
 unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending(t);
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending();
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
@@ -208,7 +208,7 @@ unsafe fn call_with_array<N: Copy, R: Back>(
     kw: HPy,
 ) -> R {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R = pending(t);
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R = pending();
     let s = self_.enter();
     let k = kw.enter();
     let mut a = ArgArray::open(args, n_items);
@@ -235,7 +235,7 @@ unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const 
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending(t);
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending();
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
     let r = t.with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
@@ -250,7 +250,7 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
 
 unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending(t);
+    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending();
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     let forward = c.u().CallRealFunctionFromTrampoline.unwrap_unchecked();
     match shim_for(sig) {
         Ok(Some(shim)) => {
-            ctx::thread().set_pending(func);
+            ctx::set_pending(func);
             forward(c.uctx, sig, shim, args)
         }
         Ok(None) => forward(c.uctx, sig, func, args),
