@@ -42,29 +42,39 @@ macro_rules! enter {
 
 /// The context check the fast path did not prove: report a wrong context or
 /// a call outside Python execution (execution goes on by policy), and make
-/// sure the GIL is held before any table is touched.
+/// sure the GIL is held before any table is touched:
+/// - a thread that left Python execution takes it back for the call (it has
+///   a Python thread state, and nobody waits for it inside our call);
+/// - any other thread without the GIL (one the extension started) does not
+///   get the call made: its owner may well hold the GIL while waiting for
+///   it, and CPython's state cannot be touched without it.  The function
+///   returns its error value (with no exception: setting one needs the GIL).
 #[cold]
 #[inline(never)]
-pub fn enter_slow<R>(ctx: *mut HPyContext, api: &'static str, again: impl FnOnce() -> R) -> Option<R> {
+pub fn enter_slow<R: Ret>(ctx: *mut HPyContext, api: &'static str, again: impl FnOnce() -> R) -> Option<R> {
     let t = ctx::thread();
-    if t.is_rerun(ctx) {
+    if t.take_rerun(ctx) {
         return None;
     }
     let s = t.slow_check(ctx);
-    if s.wrong_context {
-        let _ = report::wrong_context(api, ctx);
+    let has_gil = unsafe { pyo3::ffi::PyGILState_Check() } != 0;
+    let refuse = !has_gil && !s.outside_python;
+    if s.wrong_context || refuse {
+        let _ = report::wrong_context(api, ctx, refuse);
     }
     if s.outside_python {
         let _ = report::outside_python(api);
     }
-    if unsafe { pyo3::ffi::PyGILState_Check() } != 0 {
+    if has_gil {
         return None;
     }
-    // A misusing thread without the GIL: run the call holding it, so that
-    // neither our tables nor CPython are corrupted.
+    if refuse {
+        return Some(R::error());
+    }
     let g = unsafe { pyo3::ffi::PyGILState_Ensure() };
     t.set_rerun(ctx);
     let r = again();
+    t.set_rerun(std::ptr::null());
     unsafe { pyo3::ffi::PyGILState_Release(g) };
     Some(r)
 }
@@ -163,9 +173,9 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 #[inline(always)]
 pub fn open_handle(uh: HPy) -> HPy {
     if SETTINGS.hot() & HOT_TRACES == 0 && !uh.is_null() {
-        let h = TABLE.lock().open_fast(uh.raw());
-        if h != 0 {
-            return HPy::from_raw(h);
+        let mut t = TABLE.lock();
+        if let Some(i) = t.take_slot_fast() {
+            return HPy::from_raw(t.open_in(i, uh.raw()));
         }
     }
     open_slow(uh)
@@ -358,7 +368,8 @@ macro_rules! pass_through_rets {
 
 pass_through_rets!(
     i32 => -1, u32 => u32::MAX, i64 => -1, u64 => u64::MAX, usize => usize::MAX, isize => -1, f64 => -1.0,
-    *mut c_void => std::ptr::null_mut(), *const c_char => std::ptr::null(), HPyThreadState => HPyThreadState::NULL
+    *mut c_void => std::ptr::null_mut(), *const c_char => std::ptr::null(), HPyThreadState => HPyThreadState::NULL,
+    HPyTupleBuilder => HPyTupleBuilder::NULL, HPyListBuilder => HPyListBuilder::NULL, HPyTracker => HPyTracker::NULL
 );
 
 impl Ret for () {

@@ -3,7 +3,7 @@
 //! `Build`/`Cancel` or a tracker used after `Close` is recognised at any
 //! distance, and garbage is never dereferenced.
 
-use crate::handles::{decode, encode};
+use crate::handles::{decode, encode, index_of};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum AuxKind {
@@ -23,8 +23,8 @@ impl AuxKind {
 }
 
 struct AuxSlot {
-    gen: u32,
-    open: bool,
+    /// `generation << 1 | open`, as `handles::Slot::key`.
+    key: u32,
     kind: AuxKind,
     /// The universal builder (builders only).
     ub: isize,
@@ -57,26 +57,26 @@ impl AuxTables {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(AuxSlot { gen: u32::MAX >> 1, open: false, kind, ub: 0, tracked: Vec::new() });
+                self.slots.push(AuxSlot { key: (u32::MAX >> 1) << 1, kind, ub: 0, tracked: Vec::new() });
                 (self.slots.len() - 1) as u32
             }
         };
         let s = &mut self.slots[index as usize];
-        s.gen = s.gen.wrapping_add(1) & 0x7fff_ffff;
-        s.open = true;
+        // Not open here: the key is even; the next generation, open.
+        s.key = s.key.wrapping_add(2) | 1;
         s.kind = kind;
         s.ub = ub;
         s.tracked.clear();
-        encode(index, s.gen)
+        encode(index, s.key >> 1)
     }
 
     fn slot(&mut self, h: isize, kind: AuxKind) -> Result<&mut AuxSlot, AuxError> {
         let (index, gen) = decode(h).ok_or(AuxError::NotAHandle)?;
         let s = self.slots.get_mut(index as usize).ok_or(AuxError::NotAHandle)?;
-        if gen > s.gen {
+        if gen > s.key >> 1 {
             return Err(AuxError::NotAHandle);
         }
-        if gen != s.gen || !s.open {
+        if s.key != (gen << 1) | 1 {
             return Err(AuxError::Closed);
         }
         if s.kind != kind {
@@ -85,17 +85,20 @@ impl AuxTables {
         Ok(s)
     }
 
-    /// The universal builder behind a live builder handle.
-    #[inline]
-    pub fn builder(&mut self, h: isize, kind: AuxKind) -> Result<isize, AuxError> {
-        // Fast path first; the full check only explains a failure.
-        if let Some((index, gen)) = decode(h) {
-            if let Some(s) = self.slots.get(index as usize) {
-                if s.gen == gen && s.open && s.kind == kind {
-                    return Ok(s.ub);
-                }
-            }
+    /// The universal builder behind a live builder handle of `kind`, in one
+    /// compare of the key (`None`: ask `builder` why not).
+    #[inline(always)]
+    pub fn builder_fast(&self, h: isize, kind: AuxKind) -> Option<isize> {
+        let s = self.slots.get(index_of(h))?;
+        if s.key == (h as u32) ^ 1 && s.kind == kind {
+            Some(s.ub)
+        } else {
+            None
         }
+    }
+
+    /// The universal builder behind a live builder handle.
+    pub fn builder(&mut self, h: isize, kind: AuxKind) -> Result<isize, AuxError> {
         self.slot(h, kind).map(|s| s.ub)
     }
 
@@ -103,7 +106,7 @@ impl AuxTables {
     /// builder and, for trackers, the handles it held.
     pub fn close(&mut self, h: isize, kind: AuxKind, tracked_out: &mut Vec<isize>) -> Result<isize, AuxError> {
         let s = self.slot(h, kind)?;
-        s.open = false;
+        s.key &= !1;
         let ub = s.ub;
         tracked_out.extend(s.tracked.drain(..));
         let (index, _) = decode(h).unwrap();
@@ -123,7 +126,7 @@ impl AuxTables {
     }
 
     pub fn open_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.open).count()
+        self.slots.iter().filter(|s| s.key & 1 != 0).count()
     }
 }
 

@@ -215,14 +215,18 @@ impl ThreadState {
         SlowCheck { wrong_context: !ok, outside_python: self.outside_python.get() }
     }
 
-    /// The slow path is re-running the call on `ctx` with the GIL taken:
-    /// it reported already.
-    pub fn is_rerun(&self, ctx: *const HPyContext) -> bool {
-        self.rerun.get() == ctx && !ctx.is_null()
+    /// Whether this is the slow path's re-run of a call on `ctx` (with the
+    /// GIL taken; it reported already).  Consumes the mark.
+    pub fn take_rerun(&self, ctx: *const HPyContext) -> bool {
+        if !ctx.is_null() && self.rerun.get() == ctx {
+            self.rerun.set(ptr::null());
+            return true;
+        }
+        false
     }
 
-    pub fn set_rerun(&self, ctx: *const HPyContext) -> *const HPyContext {
-        self.rerun.replace(ctx)
+    pub fn set_rerun(&self, ctx: *const HPyContext) {
+        self.rerun.set(ctx)
     }
 
     /// Run `f` with a fresh per-call context made current.

@@ -122,7 +122,7 @@ pub fn encode(index: u32, gen: u32) -> isize {
 /// The slot index of `h`, unchecked: values that are no handle give an index
 /// past any table (0 and negative values included).
 #[inline(always)]
-fn index_of(h: isize) -> usize {
+pub fn index_of(h: isize) -> usize {
     ((h as u64) >> 32).wrapping_sub(1) as usize
 }
 
@@ -184,21 +184,85 @@ pub struct Counters {
     pub closed_total: u64,
 }
 
-/// An intrusive singly-linked FIFO of slot indices.
+/// The free list: a LIFO of slot indices threaded through `Slot::next`.
 #[derive(Clone, Copy, Debug)]
 struct List {
     head: u32,
-    tail: u32,
     len: usize,
 }
 
 impl List {
-    const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
+    const EMPTY: List = List { head: NIL, len: 0 };
+}
+
+/// The closed FIFO: slot indices in a ring whose size is a power of two.
+struct Ring {
+    buf: Vec<u32>,
+    /// `buf.len() - 1`.
+    mask: usize,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    const EMPTY: Ring = Ring { buf: Vec::new(), mask: 0, head: 0, len: 0 };
+
+    /// The caller checked that there is room.
+    #[inline(always)]
+    fn push(&mut self, i: u32) {
+        debug_assert!(self.len < self.buf.len());
+        let pos = (self.head + self.len) & self.mask;
+        unsafe { *self.buf.get_unchecked_mut(pos) = i };
+        self.len += 1;
+    }
+
+    /// The caller checked that it is not empty.
+    #[inline(always)]
+    fn front(&self) -> u32 {
+        debug_assert!(self.len > 0);
+        unsafe { *self.buf.get_unchecked(self.head) }
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> u32 {
+        let i = self.front();
+        self.head = (self.head + 1) & self.mask;
+        self.len -= 1;
+        i
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len).map(move |k| self.buf[(self.head + k) & self.mask])
+    }
+
+    /// Make room for `n` entries (keeping the order); false when out of memory.
+    fn reserve(&mut self, n: usize) -> bool {
+        if n <= self.buf.len() {
+            return true;
+        }
+        let Some(size) = n.checked_next_power_of_two() else { return false };
+        let mut buf = Vec::new();
+        if buf.try_reserve_exact(size).is_err() {
+            return false;
+        }
+        buf.extend(self.iter());
+        buf.resize(size, NIL);
+        self.buf = buf;
+        self.mask = size - 1;
+        self.head = 0;
+        true
+    }
 }
 
 pub struct HandleTable {
     slots: Vec<Slot>,
-    closed: List,
+    closed: Ring,
+    /// `close_fast` may push while `closed.len` is below this: the queue
+    /// maximum once the ring has room for it, else 0.
+    closed_fast_limit: usize,
+    /// Opening reuses the oldest closed slot once the FIFO holds this many:
+    /// the queue maximum, at least 1.
+    pop_at: usize,
     /// Free slots (LIFO through `next`; `tail` unused).
     free: List,
     extras: HashMap<u32, Extra, BuildHasherDefault<DefaultHasher>>,
@@ -231,7 +295,9 @@ impl HandleTable {
     pub const fn new() -> Self {
         HandleTable {
             slots: Vec::new(),
-            closed: List::EMPTY,
+            closed: Ring::EMPTY,
+            closed_fast_limit: 0,
+            pop_at: DEFAULT_CLOSED_QUEUE_MAX,
             free: List::EMPTY,
             extras: HashMap::with_hasher(BuildHasherDefault::new()),
             closed_queue_max: DEFAULT_CLOSED_QUEUE_MAX,
@@ -246,29 +312,35 @@ impl HandleTable {
 
     #[inline(always)]
     fn pop_closed(&mut self) -> u32 {
-        let i = self.closed.head;
-        self.closed.head = self.slot(i).next;
-        if self.closed.head == NIL {
-            self.closed.tail = NIL;
+        self.closed.pop()
+    }
+
+    /// Push onto the closed FIFO, growing it if needed (out of memory: the
+    /// slot goes to the free list at once, so it is only forgotten sooner).
+    #[inline]
+    fn push_closed(&mut self, i: u32) {
+        if self.closed.len >= self.closed.buf.len() && !self.grow_closed(self.closed.len + 1) {
+            let s = self.slot_mut(i);
+            s.set_state(State::Free);
+            s.uh = 0;
+            self.push_free(i);
+            return;
         }
-        self.closed.len -= 1;
-        i
+        self.closed.push(i);
+    }
+
+    #[cold]
+    fn grow_closed(&mut self, n: usize) -> bool {
+        let ok = self.closed.reserve(n.max(self.closed_queue_max + 1));
+        self.update_fast_limit();
+        ok
+    }
+
+    fn update_fast_limit(&mut self) {
+        self.closed_fast_limit = if self.closed.buf.len() > self.closed_queue_max { self.closed_queue_max } else { 0 };
     }
 
     #[inline(always)]
-    fn push_closed(&mut self, i: u32) {
-        self.slot_mut(i).next = NIL;
-        if self.closed.tail == NIL {
-            self.closed.head = i;
-        } else {
-            let t = self.closed.tail;
-            self.slot_mut(t).next = i;
-        }
-        self.closed.tail = i;
-        self.closed.len += 1;
-    }
-
-    #[inline]
     fn push_free(&mut self, i: u32) {
         let head = self.free.head;
         self.slot_mut(i).next = head;
@@ -283,38 +355,47 @@ impl HandleTable {
         self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0)
     }
 
-    /// The common case of `open`, inlined into the API wrappers: a slot from
-    /// the lists, nothing to release.  0 means "call `open`".
+    /// The common case of `open`, inlined into the API wrappers: take a
+    /// slot from the lists with nothing to release (`None`: call `open`),
+    /// then `open_in` it.
     #[inline(always)]
-    pub fn open_fast(&mut self, uh: isize) -> isize {
-        let index = if self.closed.len >= self.closed_queue_max && self.closed.len != 0 {
-            if self.slot(self.closed.head).has(F_EXTRA) {
-                return 0;
+    pub fn take_slot_fast(&mut self) -> Option<u32> {
+        if self.closed.len >= self.pop_at {
+            if self.slot(self.closed.front()).has(F_EXTRA) {
+                return None;
             }
-            self.pop_closed()
+            Some(self.pop_closed())
         } else if self.free.head != NIL {
             let i = self.free.head;
             self.free.head = self.slot(i).next;
             self.free.len -= 1;
-            i
+            Some(i)
         } else {
-            return 0;
-        };
+            None
+        }
+    }
+
+    /// Open `uh` (not null) in a slot from `take_slot_fast`.
+    #[inline(always)]
+    pub fn open_in(&mut self, index: u32, uh: isize) -> isize {
         self.fill_slot(index, uh, State::Open, 0)
     }
 
     /// A handle for an argument the runtime passes to an extension function.
-    #[inline]
+    #[inline(always)]
     pub fn open_arg(&mut self, uh: isize) -> isize {
-        self.open_slot(uh, State::Open, F_BORROWED)
+        match self.take_slot_fast() {
+            Some(i) => self.fill_slot(i, uh, State::Open, F_BORROWED),
+            None => self.open_slot(uh, State::Open, F_BORROWED),
+        }
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn open_slot(&mut self, uh: isize, state: State, flags: u64) -> isize {
         debug_assert!(uh != 0);
         // Steady state: reuse the oldest closed slot once the FIFO is full,
         // else a free one; growing and releasing extras are out of line.
-        let index = if self.closed.len >= self.closed_queue_max && self.closed.len != 0 {
+        let index = if self.closed.len >= self.pop_at {
             let i = self.pop_closed();
             if self.slot(i).has(F_EXTRA) {
                 self.release_extra(i);
@@ -436,25 +517,40 @@ impl HandleTable {
         }
     }
 
-    /// The common case of `try_close(h, false)`, inlined into the API
-    /// wrappers: an open handle with no extras, and room in the closed FIFO.
-    /// 0 means "call `try_close`" (nothing was changed).
+    /// The common case of `try_close(h, ARG)`, inlined into the API
+    /// wrappers and trampolines: an open handle with no extras, and the
+    /// closed FIFO ready (when it is full, its oldest slot goes to the free
+    /// list first, unless it has extras).  0 means "call `try_close`"
+    /// (nothing was changed).
     #[inline(always)]
-    pub fn close_fast(&mut self, h: isize) -> isize {
-        if self.closed.len >= self.closed_queue_max {
-            return 0;
-        }
+    pub fn close_fast<const ARG: bool>(&mut self, h: isize) -> isize {
         let index = index_of(h);
-        let Some(slot) = self.slots.get_mut(index) else { return 0 };
-        if slot.key != (h as u32) ^ 1 || slot.meta & (STATE_BIT_2 | F_BORROWED | F_EXTRA) != 0 {
+        let Some(slot) = self.slots.get(index) else { return 0 };
+        let refuse = if ARG { STATE_BIT_2 | F_EXTRA } else { STATE_BIT_2 | F_BORROWED | F_EXTRA };
+        if slot.key != (h as u32) ^ 1 || slot.meta & refuse != 0 {
             return 0;
         }
+        if self.closed.len >= self.closed_fast_limit {
+            if self.closed_fast_limit == 0 {
+                return 0;
+            }
+            let oldest = self.closed.front();
+            if self.slot(oldest).has(F_EXTRA) {
+                return 0;
+            }
+            self.closed.pop();
+            let s = self.slot_mut(oldest);
+            s.meta &= !STATE_MASK; // Free
+            s.uh = 0;
+            self.push_free(oldest);
+        }
+        let slot = self.slot_mut(index as u32);
         slot.key ^= 1;
         slot.meta |= STATE_BIT_2;
         let uh = slot.uh;
         self.counters.open_now -= 1;
         self.counters.closed_total += 1;
-        self.push_closed(index as u32);
+        self.closed.push(index as u32);
         uh
     }
 
@@ -629,13 +725,11 @@ impl HandleTable {
     pub fn closed_handles(&self, epoch: i64) -> Vec<Listed> {
         let threshold = self.epoch_threshold(epoch);
         let mut v = Vec::with_capacity(self.closed.len);
-        let mut i = self.closed.head;
-        while i != NIL {
+        for i in self.closed.iter() {
             let s = &self.slots[i as usize];
             if s.serial() >= threshold {
                 v.push(Listed { index: i, handle: encode(i, s.gen()), uh: s.uh, serial: s.serial() });
             }
-            i = s.next;
         }
         v
     }
@@ -658,8 +752,15 @@ impl HandleTable {
         self.raw_protected_bytes
     }
 
+    /// As HPy's debug mode, lowering the maximum evicts nothing now: the
+    /// queue shrinks as new handles reuse its oldest slots.
     pub fn set_closed_queue_max(&mut self, n: usize) {
         self.closed_queue_max = n;
+        self.pop_at = n.max(1);
+        // Best effort: without room, `close_fast` stays off until a push
+        // finds memory.
+        let _ = self.closed.reserve(n.saturating_add(1).max(self.closed.len + 1));
+        self.update_fast_limit();
     }
 }
 

@@ -55,7 +55,7 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 #[inline(always)]
 pub(crate) fn close_owned(call: &Call, h: HPy) {
     if crate::ctx::SETTINGS.hot() == 0 {
-        let uh = TABLE.lock().close_fast(h.raw());
+        let uh = TABLE.lock().close_fast::<false>(h.raw());
         if uh != 0 {
             return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
         }
@@ -424,7 +424,7 @@ pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPy
     crate::ctx::thread().set_outside_python(ctx, false);
     (crate::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::ctx::uctx(), state);
     if !crate::ctx::fast_ok(ctx) && crate::ctx::thread().slow_check(ctx).wrong_context {
-        let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx);
+        let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx, false);
     }
 }
 
@@ -443,12 +443,27 @@ macro_rules! builder_fns {
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
-            let call = crate::enter!(ctx, concat!($pfx, "_Set"), $Set(ctx, builder, index, h_item));
-            guarded!(call, {
-                let item = call.unwrap_obj(h_item, "h_item")?;
-                let ub = unwrap_builder(&call, $kind, builder.raw())?;
-                (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
-            })
+            // Called once per item: the common case is checked inline and
+            // tail-calls the universal context; anything else is redone by
+            // the full version.
+            if crate::ctx::fast_ok(ctx) {
+                if let Some(item) = TABLE.lock().get_open(h_item.raw()) {
+                    if let Some(ub) = AUX.lock().builder_fast(builder.raw(), $kind) {
+                        return (crate::ctx::u().$Set.unwrap_unchecked())(crate::ctx::uctx(), $B::from_raw(ub), index, HPy::from_raw(item));
+                    }
+                }
+            }
+            #[cold]
+            #[inline(never)]
+            unsafe fn slow(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
+                let call = crate::enter!(ctx, concat!($pfx, "_Set"), $Set(ctx, builder, index, h_item));
+                guarded!(call, {
+                    let item = call.unwrap_obj(h_item, "h_item")?;
+                    let ub = unwrap_builder(&call, $kind, builder.raw())?;
+                    (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
+                })
+            }
+            slow(ctx, builder, index, h_item)
         }
 
         pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
@@ -476,11 +491,11 @@ fn unwrap_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
     if h == 0 {
         return Ok(0);
     }
-    let r = AUX.lock().builder(h, kind);
-    match r {
-        Ok(ub) => Ok(ub),
-        Err(_) => aux_result(call, kind, h, r),
+    if let Some(ub) = AUX.lock().builder_fast(h, kind) {
+        return Ok(ub);
     }
+    let r = AUX.lock().builder(h, kind);
+    aux_result(call, kind, h, r)
 }
 
 fn close_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {

@@ -163,6 +163,9 @@ impl Report {
                 trace_lines(&mut out, "closed at", self.closed_at.as_ref(), self.note.is_none());
             }
         }
+        if let (None, Some(n)) = (self.handle, &self.note) {
+            let _ = writeln!(out, "  note: {}", n);
+        }
         let _ = writeln!(out, "  what to do: {}", self.todo);
         out
     }
@@ -171,13 +174,14 @@ impl Report {
         let opt = |s: &Option<String>| s.as_deref().map(json_str).unwrap_or_else(|| "null".into());
         format!(
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
-             \"handle\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \"pid\": {}}}",
+             \"handle\": {}, \"note\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \"pid\": {}}}",
             json_str(self.class),
             opt(&self.api),
             json_str(&self.message),
             json_str(&self.detail),
             json_str(&self.todo),
             self.handle.map(|h| json_str(&format!("{:#x}", h))).unwrap_or_else(|| "null".into()),
+            opt(&self.note),
             self.site.as_ref().map(frame_json).unwrap_or_else(|| "null".into()),
             trace_json(self.opened_at.as_ref()),
             trace_json(self.closed_at.as_ref()),
@@ -420,9 +424,10 @@ pub fn outside_python(api: &str) -> Outcome {
     deliver(r, Callback::None)
 }
 
-/// A context that is not current was used.
-pub fn wrong_context(api: &str, ctx: *const crate::abi::HPyContext) -> Outcome {
-    let r = Report::new(
+/// A context that is not current was used; `refused`: by a thread without
+/// the GIL, so the call is not made.
+pub fn wrong_context(api: &str, ctx: *const crate::abi::HPyContext, refused: bool) -> Outcome {
+    let mut r = Report::new(
         "wrong-context",
         Some(api),
         WRONG_CONTEXT,
@@ -434,6 +439,12 @@ pub fn wrong_context(api: &str, ctx: *const crate::abi::HPyContext) -> Outcome {
         "pass down the ctx your function received; do not keep it in a global or use it from another thread",
     )
     .here();
+    if refused {
+        r.note = Some(format!(
+            "this thread does not hold the GIL, so {}() was not called: it returns its error value, with no exception set",
+            api
+        ));
+    }
     deliver(r, Callback::None)
 }
 

@@ -67,8 +67,16 @@ macro_rules! plain_back {
 plain_back!(HPy_ssize_t, c_int, ());
 
 /// Close an argument handle after the call; the extension must not have.
-#[inline]
+#[inline(always)]
 fn close_arg(h: HPy) {
+    if TABLE.lock().close_fast::<true>(h.raw()) == 0 {
+        close_arg_slow(h)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn close_arg_slow(h: HPy) {
     if h.is_null() {
         return;
     }
@@ -79,7 +87,17 @@ fn close_arg(h: HPy) {
 }
 
 /// A handle returned by the extension: its ownership passes to the runtime.
+#[inline(always)]
 fn result_to_universal(h: HPy) -> HPy {
+    match TABLE.lock().close_fast::<true>(h.raw()) {
+        0 => result_to_universal_slow(h),
+        uh => HPy::from_raw(uh),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn result_to_universal_slow(h: HPy) -> HPy {
     if h.is_null() {
         return h;
     }

@@ -91,6 +91,40 @@ def test_api_call_outside_python_execution(misuse_dir):
     assert [(x["class"], x["api"]) for x in records] == [("outside-python", "HPyLong_FromInt64_t")]
 
 
+def test_api_call_outside_python_is_made_holding_the_gil(misuse_dir):
+    # Under `log` the call goes on; hpydbg takes the GIL for it, so CPython
+    # and the handle table stay consistent while other threads run Python.
+    code = """
+import threading, misuse
+stop = False
+def spin():
+    n = 0
+    while not stop:
+        n += len([i for i in range(50)])
+ts = [threading.Thread(target=spin) for _ in range(2)]
+for t in ts: t.start()
+for i in range(300):
+    assert misuse.outside_python() == 7
+stop = True
+for t in ts: t.join()
+print("ok")
+"""
+    r, records = run_logged(misuse_dir, code)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+    assert len(records) == 300 and {x["class"] for x in records} == {"outside-python"}
+
+
+def test_context_used_by_a_c_thread_without_the_gil_is_refused_not_deadlocked(misuse_dir):
+    # The calling thread holds the GIL and joins the worker: taking the GIL
+    # in the worker would hang forever.  The call is reported and refused.
+    code = "import misuse; print(misuse.dup_in_c_thread(42))"
+    r, records = run_logged(misuse_dir, code)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "None"
+    assert [(x["class"], x["api"]) for x in records] == [("wrong-context", "HPy_Dup")]
+    assert "does not hold the GIL" in records[0]["note"]
+
+
 def test_raise_policy_turns_a_misuse_into_an_exception(misuse_dir):
     code = """
 import misuse, hpydbg

@@ -62,6 +62,33 @@ static HPy outside_python_impl(HPyContext *ctx, HPy self)
     return h;
 }
 
+/* The context used from a thread the extension started, while the calling
+   thread holds the GIL and waits for it: hpydbg must report it and must not
+   wait for the GIL (that would deadlock).  Returns what HPy_Dup gave back
+   as a bool (None when it was refused). */
+#include <pthread.h>
+struct dup_job { HPyContext *ctx; HPy obj; HPy result; };
+
+static void *dup_worker(void *arg)
+{
+    struct dup_job *j = (struct dup_job *)arg;
+    j->result = HPy_Dup(j->ctx, j->obj);   /* wrong thread, no GIL */
+    return NULL;
+}
+
+HPyDef_METH(dup_in_c_thread, "dup_in_c_thread", HPyFunc_O)
+static HPy dup_in_c_thread_impl(HPyContext *ctx, HPy self, HPy arg)
+{
+    struct dup_job j = { ctx, arg, HPy_NULL };
+    pthread_t t;
+    if (pthread_create(&t, NULL, dup_worker, &j) != 0)
+        return HPyErr_SetString(ctx, ctx->h_RuntimeError, "pthread_create failed");
+    pthread_join(t, NULL);
+    if (HPy_IsNull(j.result))
+        return HPy_Dup(ctx, ctx->h_None);
+    return j.result;
+}
+
 /* HPy_Dup `obj` until it fails (or `max` times) into a preallocated array,
    then close them all: returns the count, or NULL with the error of the
    failed HPy_Dup. */
@@ -92,7 +119,7 @@ static HPy dup_until_error_impl(HPyContext *ctx, HPy self, const HPy *args, size
 
 static HPyDef *module_defines[] = {
     &dup_until_error,
-    &call_with_raw, &use_after_many, &keep_ctx, &use_kept_ctx, &outside_python, NULL
+    &call_with_raw, &use_after_many, &keep_ctx, &use_kept_ctx, &outside_python, &dup_in_c_thread, NULL
 };
 
 static HPyModuleDef moduledef = { .doc = "hpydbg misuse tests", .defines = module_defines };
