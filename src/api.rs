@@ -267,10 +267,17 @@ pub fn record_close_trace_slow(h: HPy) {
 
 /// Argument conversion for generated wrappers.
 pub trait Arg: Copy {
+    /// The common case, no report: `None` sends the call to the full path.
+    fn fast(self) -> Option<Self>;
     fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip>;
 }
 
 impl Arg for HPy {
+    #[inline(always)]
+    fn fast(self) -> Option<Self> {
+        TABLE.lock().get_open(self.raw()).map(HPy::from_raw)
+    }
+
     #[inline(always)]
     fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip> {
         match TABLE.lock().get_open(self.raw()) {
@@ -327,6 +334,8 @@ macro_rules! pass_through_args {
         impl Arg for $t {
             #[inline(always)]
             fn to_u(self, _: &Call, _: &'static str) -> Result<Self, Skip> { Ok(self) }
+            #[inline(always)]
+            fn fast(self) -> Option<Self> { Some(self) }
         }
     )*};
 }
@@ -399,10 +408,29 @@ macro_rules! generate_wrappers {
         skip_manual!($name {
             #[allow(non_snake_case)]
             pub unsafe extern "C" fn $name(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
-                let call = crate::enter!(ctx, $pub, $name(ctx $(, $an)*));
-                $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped($pub) }; )*
-                let f = call.u().$name.unwrap_unchecked();
-                Ret::from_u(f(call.uctx() $(, $an)*), &call)
+                // The common case inline: the context and each handle
+                // argument proven by one compare, nothing changed before
+                // the call.  Anything else is redone by `full`, which
+                // reports.
+                #[cold]
+                #[inline(never)]
+                unsafe fn full(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
+                    let call = crate::enter!(ctx, $pub, $name(ctx $(, $an)*));
+                    $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped($pub) }; )*
+                    let f = call.u().$name.unwrap_unchecked();
+                    Ret::from_u(f(call.uctx() $(, $an)*), &call)
+                }
+                if !crate::ctx::fast_ok(ctx) {
+                    return full(ctx $(, $an)*);
+                }
+                #[allow(unused_parens)]
+                let ($($an),*) = match ($(Arg::fast($an)),*) {
+                    ($(Some($an)),*) => ($($an),*),
+                    #[allow(unreachable_patterns)]
+                    _ => return full(ctx $(, $an)*),
+                };
+                let f = ctx::u().$name.unwrap_unchecked();
+                Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub })
             }
         });
     };

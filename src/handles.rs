@@ -520,23 +520,23 @@ impl HandleTable {
     /// The common case of `try_close(h, ARG)`, inlined into the API
     /// wrappers and trampolines: an open handle with no extras, and the
     /// closed FIFO ready (when it is full, its oldest slot goes to the free
-    /// list first, unless it has extras).  0 means "call `try_close`"
+    /// list first, unless it has extras).  `None` means "call `try_close`"
     /// (nothing was changed).
     #[inline(always)]
-    pub fn close_fast<const ARG: bool>(&mut self, h: isize) -> isize {
+    pub fn close_fast<const ARG: bool>(&mut self, h: isize) -> Option<isize> {
         let index = index_of(h);
-        let Some(slot) = self.slots.get(index) else { return 0 };
+        let Some(slot) = self.slots.get(index) else { return None };
         let refuse = if ARG { STATE_BIT_2 | F_EXTRA } else { STATE_BIT_2 | F_BORROWED | F_EXTRA };
         if slot.key != (h as u32) ^ 1 || slot.meta & refuse != 0 {
-            return 0;
+            return None;
         }
         if self.closed.len >= self.closed_fast_limit {
             if self.closed_fast_limit == 0 {
-                return 0;
+                return None;
             }
             let oldest = self.closed.front();
             if self.slot(oldest).has(F_EXTRA) {
-                return 0;
+                return None;
             }
             self.closed.pop();
             let s = self.slot_mut(oldest);
@@ -551,7 +551,7 @@ impl HandleTable {
         self.counters.open_now -= 1;
         self.counters.closed_total += 1;
         self.closed.push(index as u32);
-        uh
+        Some(uh)
     }
 
     /// The fast path of closing: the universal handle, or 0 if `h` cannot be

@@ -46,8 +46,20 @@ fn nonneg(n: HPy_ssize_t) -> usize {
 }
 
 pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
-    let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
-    close_owned(&call, h);
+    // As the generated wrappers: the common case inline (and a tail call),
+    // all else in `full`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn full(ctx: *mut HPyContext, h: HPy) {
+        let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
+        close_owned_slow(&call, h);
+    }
+    if crate::ctx::fast_ok(ctx) && crate::ctx::SETTINGS.hot() == 0 {
+        if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
+            return (crate::ctx::u().Close.unwrap_unchecked())(crate::ctx::uctx(), HPy::from_raw(uh));
+        }
+    }
+    full(ctx, h)
 }
 
 /// Close a handle the extension owns: debug handle, then universal handle
@@ -55,8 +67,7 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 #[inline(always)]
 pub(crate) fn close_owned(call: &Call, h: HPy) {
     if crate::ctx::SETTINGS.hot() == 0 {
-        let uh = TABLE.lock().close_fast::<false>(h.raw());
-        if uh != 0 {
+        if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
             return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
         }
     }

@@ -69,7 +69,7 @@ plain_back!(HPy_ssize_t, c_int, ());
 /// Close an argument handle after the call; the extension must not have.
 #[inline(always)]
 fn close_arg(h: HPy) {
-    if TABLE.lock().close_fast::<true>(h.raw()) == 0 {
+    if TABLE.lock().close_fast::<true>(h.raw()).is_none() {
         close_arg_slow(h)
     }
 }
@@ -90,8 +90,8 @@ fn close_arg_slow(h: HPy) {
 #[inline(always)]
 fn result_to_universal(h: HPy) -> HPy {
     match TABLE.lock().close_fast::<true>(h.raw()) {
-        0 => result_to_universal_slow(h),
-        uh => HPy::from_raw(uh),
+        Some(uh) => HPy::from_raw(uh),
+        None => result_to_universal_slow(h),
     }
 }
 
