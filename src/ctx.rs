@@ -95,12 +95,15 @@ pub fn fast_ok(ctx: *const HPyContext) -> bool {
     private(ctx).load(Ordering::Relaxed) == thread_pointer()
 }
 
-/// The universal context (hot paths read it from here).
-static UCTX: AtomicPtr<HPyContext> = AtomicPtr::new(ptr::null_mut());
+/// The universal context (hot paths read it from here).  Written once, in
+/// `init`, before any of our contexts exists; read-only after.  A plain
+/// static (not an atomic) so that one load serves both the function table
+/// and the context argument.
+static mut UCTX: *mut HPyContext = ptr::null_mut();
 
 #[inline(always)]
 pub fn uctx() -> *mut HPyContext {
-    UCTX.load(Ordering::Relaxed)
+    unsafe { *std::ptr::addr_of!(UCTX) }
 }
 
 #[inline(always)]
@@ -285,7 +288,7 @@ impl Contexts {
 /// Create (once) the debug contexts wrapping `uctx`.
 pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
     CONTEXTS.get_or_init(|| unsafe {
-        UCTX.store(uctx, Ordering::Relaxed);
+        *std::ptr::addr_of_mut!(UCTX) = uctx;
         // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
         let _ = SETTINGS.policy();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());

@@ -273,7 +273,13 @@ pub struct HandleTable {
     next_serial: u64,
     /// `epoch_starts[e - 1]` is the first serial of epoch `e` (epoch 0 = start).
     epoch_starts: Vec<u64>,
+    /// `opened_total` is derived (`next_serial - immortals`).
     counters: Counters,
+    immortals: u64,
+    /// Stack traces are on (or a policy that goes on after reports): the
+    /// fast paths of open and close are off, so that every open and close
+    /// goes where traces are captured and last references checked.
+    slow_paths: bool,
 }
 
 impl Default for HandleTable {
@@ -307,6 +313,8 @@ impl HandleTable {
             next_serial: 0,
             epoch_starts: Vec::new(),
             counters: Counters { open_now: 0, peak_open: 0, opened_total: 0, closed_total: 0 },
+            immortals: 0,
+            slow_paths: false,
         }
     }
 
@@ -337,7 +345,16 @@ impl HandleTable {
     }
 
     fn update_fast_limit(&mut self) {
-        self.closed_fast_limit = if self.closed.buf.len() > self.closed_queue_max { self.closed_queue_max } else { 0 };
+        let ready = self.closed.buf.len() > self.closed_queue_max && !self.slow_paths;
+        self.closed_fast_limit = if ready { self.closed_queue_max } else { 0 };
+        self.pop_at = if self.slow_paths { usize::MAX } else { self.closed_queue_max.max(1) };
+    }
+
+    /// Turn the fast paths of open and close off (stack traces on, or a
+    /// policy that goes on after reports) or back on.
+    pub fn set_slow_paths(&mut self, on: bool) {
+        self.slow_paths = on;
+        self.update_fast_limit();
     }
 
     #[inline(always)]
@@ -365,7 +382,7 @@ impl HandleTable {
                 return None;
             }
             Some(self.pop_closed())
-        } else if self.free.head != NIL {
+        } else if self.free.head != NIL && !self.slow_paths {
             let i = self.free.head;
             self.free.head = self.slot(i).next;
             self.free.len -= 1;
@@ -395,7 +412,7 @@ impl HandleTable {
         debug_assert!(uh != 0);
         // Steady state: reuse the oldest closed slot once the FIFO is full,
         // else a free one; growing and releasing extras are out of line.
-        let index = if self.closed.len >= self.pop_at {
+        let index = if self.closed.len >= self.closed_queue_max.max(1) {
             let i = self.pop_closed();
             if self.slot(i).has(F_EXTRA) {
                 self.release_extra(i);
@@ -426,9 +443,10 @@ impl HandleTable {
         slot.key = key;
         slot.uh = uh;
         slot.meta = (serial << 16) | flags | state as u64;
-        if state != State::Immortal {
+        if state == State::Immortal {
+            self.immortals += 1;
+        } else {
             let c = &mut self.counters;
-            c.opened_total += 1;
             c.open_now += 1;
             if c.open_now > c.peak_open {
                 c.peak_open = c.open_now;
@@ -741,7 +759,7 @@ impl HandleTable {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters { opened_total: self.next_serial - self.immortals, ..self.counters }
     }
 
     pub fn closed_len(&self) -> usize {
@@ -756,7 +774,6 @@ impl HandleTable {
     /// queue shrinks as new handles reuse its oldest slots.
     pub fn set_closed_queue_max(&mut self, n: usize) {
         self.closed_queue_max = n;
-        self.pop_at = n.max(1);
         // Best effort: without room, `close_fast` stays off until a push
         // finds memory.
         let _ = self.closed.reserve(n.saturating_add(1).max(self.closed.len + 1));

@@ -54,7 +54,9 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
         let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
         close_owned_slow(&call, h);
     }
-    if crate::ctx::fast_ok(ctx) && crate::ctx::SETTINGS.hot() == 0 {
+    // The table's fast path is off while stack traces are on or a policy
+    // goes on after reports.
+    if crate::ctx::fast_ok(ctx) {
         if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
             return (crate::ctx::u().Close.unwrap_unchecked())(crate::ctx::uctx(), HPy::from_raw(uh));
         }
@@ -66,10 +68,8 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 /// (which may run `__del__`, so no table is borrowed then).
 #[inline(always)]
 pub(crate) fn close_owned(call: &Call, h: HPy) {
-    if crate::ctx::SETTINGS.hot() == 0 {
-        if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
-            return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
-        }
+    if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
+        return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
     }
     close_owned_slow(call, h)
 }

@@ -88,7 +88,12 @@ impl Settings {
         let p = self.policy.load(Ordering::Relaxed);
         let cont = self.has_callback.load(Ordering::Relaxed) || p != Policy::Abort as u8;
         let traces = self.stack_trace_limit.load(Ordering::Relaxed) != 0;
-        self.hot.store(if traces { HOT_TRACES } else { 0 } | if cont { HOT_CONTINUE } else { 0 }, Ordering::Relaxed);
+        let hot = if traces { HOT_TRACES } else { 0 } | if cont { HOT_CONTINUE } else { 0 };
+        self.hot.store(hot, Ordering::Relaxed);
+        // The table's fast paths test this through their own limits (one
+        // compare fewer per call).  Settings change from Python or at init,
+        // holding the GIL, with no table borrowed.
+        crate::ctx::TABLE.lock().set_slow_paths(hot != 0);
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.
