@@ -13,6 +13,16 @@ pub enum AuxKind {
 }
 
 impl AuxKind {
+    /// Index in `AuxTables::last` (builders only).
+    #[inline(always)]
+    fn builder_index(self) -> Option<usize> {
+        match self {
+            AuxKind::TupleBuilder => Some(0),
+            AuxKind::ListBuilder => Some(1),
+            AuxKind::Tracker => None,
+        }
+    }
+
     pub fn what(self) -> &'static str {
         match self {
             AuxKind::TupleBuilder => "HPyTupleBuilder",
@@ -46,11 +56,20 @@ pub struct AuxTables {
     slots: Vec<AuxSlot>,
     free: Vec<u32>,
     pub closed_total: u64,
+    /// The last live builder of each kind (handle, universal builder):
+    /// `Set` is called once per item on the same builder, and a handle
+    /// value is never handed out twice, so one compare validates it.
+    /// Cleared to `(0, 0)` when that builder is closed: the null builder,
+    /// which stands for a failed `New` and maps to the universal null one
+    /// on the full path too.
+    last: [(isize, isize); 2],
 }
+
+const NO_BUILDER: isize = 0;
 
 impl AuxTables {
     pub const fn new() -> Self {
-        AuxTables { slots: Vec::new(), free: Vec::new(), closed_total: 0 }
+        AuxTables { slots: Vec::new(), free: Vec::new(), closed_total: 0, last: [(NO_BUILDER, 0); 2] }
     }
 
     pub fn open(&mut self, kind: AuxKind, ub: isize) -> isize {
@@ -67,7 +86,11 @@ impl AuxTables {
         s.kind = kind;
         s.ub = ub;
         s.tracked.clear();
-        encode(index, s.key >> 1)
+        let h = encode(index, s.key >> 1);
+        if let Some(k) = kind.builder_index() {
+            self.last[k] = (h, ub);
+        }
+        h
     }
 
     fn slot(&mut self, h: isize, kind: AuxKind) -> Result<&mut AuxSlot, AuxError> {
@@ -86,9 +109,15 @@ impl AuxTables {
     }
 
     /// The universal builder behind a live builder handle of `kind`, in one
-    /// compare of the key (`None`: ask `builder` why not).
+    /// compare (`None`: ask `builder` why not).
     #[inline(always)]
     pub fn builder_fast(&self, h: isize, kind: AuxKind) -> Option<isize> {
+        if let Some(k) = kind.builder_index() {
+            let (lh, lub) = self.last[k];
+            if h == lh {
+                return Some(lub);
+            }
+        }
         let s = self.slots.get(index_of(h))?;
         if s.key == (h as u32) ^ 1 && s.kind == kind {
             Some(s.ub)
@@ -105,6 +134,11 @@ impl AuxTables {
     /// Close a builder (after Build/Cancel) or tracker; returns the universal
     /// builder and, for trackers, the handles it held.
     pub fn close(&mut self, h: isize, kind: AuxKind, tracked_out: &mut Vec<isize>) -> Result<isize, AuxError> {
+        if let Some(k) = kind.builder_index() {
+            if self.last[k].0 == h {
+                self.last[k] = (NO_BUILDER, 0);
+            }
+        }
         let s = self.slot(h, kind)?;
         s.key &= !1;
         let ub = s.ub;
@@ -147,6 +181,30 @@ mod tests {
         assert_eq!(t.builder(b2, AuxKind::TupleBuilder), Ok(78));
         assert_eq!(t.builder(b2, AuxKind::ListBuilder), Err(AuxError::WrongKind(AuxKind::TupleBuilder)));
         assert_eq!(t.builder(12345, AuxKind::ListBuilder), Err(AuxError::NotAHandle));
+    }
+
+    #[test]
+    fn builder_cache_never_validates_a_closed_or_other_builder() {
+        let mut t = AuxTables::default();
+        let mut out = Vec::new();
+        let a = t.open(AuxKind::TupleBuilder, 10);
+        let b = t.open(AuxKind::TupleBuilder, 11); // now the cached one
+        assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), Some(11));
+        assert_eq!(t.builder_fast(a, AuxKind::TupleBuilder), Some(10), "uncached, still live");
+        assert_eq!(t.builder_fast(b, AuxKind::ListBuilder), None, "the cache is per kind");
+        t.close(b, AuxKind::TupleBuilder, &mut out).unwrap();
+        assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), None, "closed: not from the cache");
+        assert_eq!(t.builder(b, AuxKind::TupleBuilder), Err(AuxError::Closed));
+        let c = t.open(AuxKind::TupleBuilder, 12); // reuses b's slot
+        assert_ne!(c, b);
+        assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), None);
+        assert_eq!(t.builder_fast(c, AuxKind::TupleBuilder), Some(12));
+        // The null builder (a failed New) is the universal null one either way.
+        assert!(matches!(t.builder_fast(0, AuxKind::TupleBuilder), None | Some(0)));
+        t.close(c, AuxKind::TupleBuilder, &mut out).unwrap();
+        assert_eq!(t.builder_fast(0, AuxKind::TupleBuilder), Some(0));
+        assert_eq!(t.builder_fast(c, AuxKind::TupleBuilder), None);
+        assert_eq!(t.builder_fast(1, AuxKind::TupleBuilder), None);
     }
 
     #[test]
