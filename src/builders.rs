@@ -3,7 +3,22 @@
 //! `Build`/`Cancel` or a tracker used after `Close` is recognised at any
 //! distance, and garbage is never dereferenced.
 
-use crate::handles::{decode, encode, index_of};
+use crate::handles::index_of;
+
+/// Builder and tracker handles: `((index + 1) << 32) | (generation << 1)`;
+/// the slot key is `generation << 1 | open`.
+fn encode(index: u32, gen: u32) -> isize {
+    ((((index as u64) + 1) << 32) | (((gen & 0x7fff_ffff) as u64) << 1)) as isize
+}
+
+fn decode(h: isize) -> Option<(u32, u32)> {
+    let v = h as u64;
+    let hi = v >> 32;
+    if v & 1 != 0 || hi == 0 || hi > 0x7fff_fff0 {
+        return None;
+    }
+    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 1) as u32))
+}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum AuxKind {

@@ -29,7 +29,7 @@ pub const DEFAULT_CLOSED_QUEUE_MAX: usize = 1024;
 /// Address space kept for protected raw data of closed handles (each copy
 /// has pages of its own); beyond it, copies are unmapped at close.
 pub const RAW_MAPPED_MAX: usize = 64 * 1024 * 1024;
-const GEN_MASK: u32 = 0x7fff_ffff;
+const GEN_MASK: u32 = 0x3fff_ffff;
 const MAX_SLOTS: usize = 0x7fff_fff0;
 const NIL: u32 = u32::MAX;
 
@@ -43,13 +43,20 @@ pub enum State {
     Closed = 3,
 }
 
-// Slot::meta layout: serial << 16 | flags << 8 | state.
+// Slot::meta layout: serial << 16 | flags << 8 | kind, where kind is
+// M_FREE, M_USED (open or closed: the key's live bit tells) or M_IMMORTAL.
 const F_EXTRA: u64 = 1 << 8;
 const F_BORROWED: u64 = 2 << 8;
-const STATE_MASK: u64 = 0xff;
-/// For a live slot (Open = 1, Immortal = 2) this state bit means Immortal;
-/// setting it turns Open into Closed (3).
-const STATE_BIT_2: u64 = 2;
+const KIND_MASK: u64 = 0xff;
+const M_FREE: u64 = 0;
+const M_USED: u64 = 1;
+const M_IMMORTAL: u64 = 2;
+
+/// `Slot::key` bits under the generation.
+const KEY_LIVE: u32 = 1;
+/// Live, and the extension may close it with the plain fast path: not an
+/// argument, not immortal, no extras.
+const KEY_OWNABLE: u32 = 2;
 
 /// One slot: 24 bytes.
 #[derive(Clone, Debug)]
@@ -57,41 +64,44 @@ struct Slot {
     /// Universal handle; kept after close (until the slot leaves the FIFO) so
     /// that a "log and continue" policy can still forward a closed handle.
     uh: isize,
-    /// Open serial (48 bits; epochs are ranges of serials), flags, state.
+    /// Open serial (48 bits; epochs are ranges of serials), flags, kind.
     meta: u64,
-    /// `generation << 1 | live` (live: Open or Immortal).  A handle's low 32
-    /// bits are `generation << 1`, so `key == (h as u32) ^ 1` checks the
-    /// generation and liveness with one compare (an odd, universal, value
-    /// never matches).
+    /// `generation << 2 | ownable << 1 | live`.  A handle's low 32 bits are
+    /// `generation << 2`, so one compare checks generation and state:
+    /// `key & !KEY_OWNABLE == (h as u32) ^ 1` for any use of a live handle,
+    /// `key == (h as u32) ^ 3` for HPy_Close's common case.  A value with
+    /// either low bit set (an odd, universal, handle or garbage) never
+    /// matches.
     key: u32,
-    /// Next slot in the closed FIFO or in the free list.
+    /// Next slot in the free list.
     next: u32,
 }
 
 impl Slot {
     #[inline(always)]
     fn gen(&self) -> u32 {
-        self.key >> 1
+        self.key >> 2
     }
     #[inline]
     fn state(&self) -> State {
-        match self.meta & STATE_MASK {
-            1 => State::Open,
-            2 => State::Immortal,
-            3 => State::Closed,
+        match self.meta & KIND_MASK {
+            M_USED if self.key & KEY_LIVE != 0 => State::Open,
+            M_USED => State::Closed,
+            M_IMMORTAL => State::Immortal,
             _ => State::Free,
         }
     }
+    /// Only for leaving the closed FIFO (the key is not live then).
     #[inline]
-    fn set_state(&mut self, st: State) {
-        let v = match st {
-            State::Free => 0,
-            State::Open => 1,
-            State::Immortal => 2,
-            State::Closed => 3,
-        };
-        self.meta = (self.meta & !STATE_MASK) | v;
-        self.key = (self.key & !1) | (v == 1 || v == 2) as u32;
+    fn set_free(&mut self) {
+        debug_assert!(self.key & KEY_LIVE == 0);
+        self.meta = (self.meta & !KIND_MASK) | M_FREE;
+        self.uh = 0;
+    }
+    /// Not live any more (the handle's generation stays in the key).
+    #[inline(always)]
+    fn set_closed(&mut self) {
+        self.key &= !(KEY_LIVE | KEY_OWNABLE);
     }
     #[inline]
     fn serial(&self) -> u64 {
@@ -116,7 +126,7 @@ pub struct Extra {
 
 #[inline]
 pub fn encode(index: u32, gen: u32) -> isize {
-    ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 1)) as isize
+    ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 2)) as isize
 }
 
 /// The slot index of `h`, unchecked: values that are no handle give an index
@@ -130,14 +140,14 @@ pub fn index_of(h: isize) -> usize {
 #[inline]
 pub fn decode(h: isize) -> Option<(u32, u32)> {
     let v = h as u64;
-    if v & 1 != 0 {
+    if v & 3 != 0 {
         return None;
     }
     let hi = v >> 32;
     if hi == 0 || hi > MAX_SLOTS as u64 {
         return None;
     }
-    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 1) as u32))
+    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 2) as u32))
 }
 
 /// Result of looking a value up.
@@ -273,8 +283,11 @@ pub struct HandleTable {
     next_serial: u64,
     /// `epoch_starts[e - 1]` is the first serial of epoch `e` (epoch 0 = start).
     epoch_starts: Vec<u64>,
-    /// `opened_total` is derived (`next_serial - immortals`).
-    counters: Counters,
+    /// Counters: only these two are kept on the hot paths (the others
+    /// follow from them and `next_serial`, see `counters`).
+    peak_open: usize,
+    /// Immortal opens plus closes.
+    not_open: u64,
     immortals: u64,
     /// Stack traces are on (or a policy that goes on after reports): the
     /// fast paths of open and close are off, so that every open and close
@@ -312,7 +325,8 @@ impl HandleTable {
             raw_mapped_bytes: 0,
             next_serial: 0,
             epoch_starts: Vec::new(),
-            counters: Counters { open_now: 0, peak_open: 0, opened_total: 0, closed_total: 0 },
+            peak_open: 0,
+            not_open: 0,
             immortals: 0,
             slow_paths: false,
         }
@@ -328,9 +342,7 @@ impl HandleTable {
     #[inline]
     fn push_closed(&mut self, i: u32) {
         if self.closed.len >= self.closed.buf.len() && !self.grow_closed(self.closed.len + 1) {
-            let s = self.slot_mut(i);
-            s.set_state(State::Free);
-            s.uh = 0;
+            self.slot_mut(i).set_free();
             self.push_free(i);
             return;
         }
@@ -436,23 +448,26 @@ impl HandleTable {
     fn fill_slot(&mut self, index: u32, uh: isize, state: State, flags: u64) -> isize {
         let serial = self.next_serial;
         self.next_serial += 1;
-        let live = (state == State::Open || state == State::Immortal) as u32;
+        debug_assert!(state == State::Open || state == State::Immortal);
         let slot = self.slot_mut(index);
-        // The slot is not live here: its key is even.
-        let key = slot.key.wrapping_add(2) | live;
+        // Not live here, so the low key bits are 0: + 4 is the next
+        // generation, then the state bits.
+        debug_assert!(slot.key & 3 == 0);
+        let ownable = state == State::Open && flags == 0;
+        let key = slot.key.wrapping_add(4 + if ownable { KEY_LIVE | KEY_OWNABLE } else { KEY_LIVE });
         slot.key = key;
         slot.uh = uh;
-        slot.meta = (serial << 16) | flags | state as u64;
+        slot.meta = (serial << 16) | flags | if state == State::Immortal { M_IMMORTAL } else { M_USED };
         if state == State::Immortal {
             self.immortals += 1;
+            self.not_open += 1;
         } else {
-            let c = &mut self.counters;
-            c.open_now += 1;
-            if c.open_now > c.peak_open {
-                c.peak_open = c.open_now;
+            let now = (serial + 1 - self.not_open) as usize;
+            if now > self.peak_open {
+                self.peak_open = now;
             }
         }
-        (((index as u64 + 1) << 32) | (key & !1) as u64) as isize
+        (((index as u64 + 1) << 32) | (key & !3) as u64) as isize
     }
 
     /// A slot whose index came from our own lists.
@@ -476,7 +491,7 @@ impl HandleTable {
             return None;
         }
         // Generation GEN_MASK, so that the first open wraps it to 0.
-        self.slots.push(Slot { uh: 0, meta: 0, key: GEN_MASK << 1, next: NIL });
+        self.slots.push(Slot { uh: 0, meta: 0, key: GEN_MASK << 2, next: NIL });
         Some((self.slots.len() - 1) as u32)
     }
 
@@ -507,7 +522,7 @@ impl HandleTable {
     #[inline(always)]
     pub fn get_open(&self, h: isize) -> Option<isize> {
         let slot = self.slots.get(index_of(h))?;
-        if slot.key == (h as u32) ^ 1 {
+        if slot.key & !KEY_OWNABLE == (h as u32) ^ KEY_LIVE {
             Some(slot.uh)
         } else {
             None
@@ -544,8 +559,13 @@ impl HandleTable {
     pub fn close_fast<const ARG: bool>(&mut self, h: isize) -> Option<isize> {
         let index = index_of(h);
         let Some(slot) = self.slots.get(index) else { return None };
-        let refuse = if ARG { STATE_BIT_2 | F_EXTRA } else { STATE_BIT_2 | F_BORROWED | F_EXTRA };
-        if slot.key != (h as u32) ^ 1 || slot.meta & refuse != 0 {
+        let ok = if ARG {
+            // Argument handles are not ownable; immortal and extras go slow.
+            slot.key & !KEY_OWNABLE == (h as u32) ^ KEY_LIVE && slot.meta & (M_IMMORTAL | F_EXTRA) == 0
+        } else {
+            slot.key == (h as u32) ^ (KEY_LIVE | KEY_OWNABLE)
+        };
+        if !ok {
             return None;
         }
         if self.closed.len >= self.closed_fast_limit {
@@ -557,17 +577,14 @@ impl HandleTable {
                 return None;
             }
             self.closed.pop();
-            let s = self.slot_mut(oldest);
-            s.meta &= !STATE_MASK; // Free
-            s.uh = 0;
+            self.slot_mut(oldest).set_free();
             self.push_free(oldest);
         }
         let slot = self.slot_mut(index as u32);
-        slot.key ^= 1;
-        slot.meta |= STATE_BIT_2;
+        // Not live: the generation only (the low bits of `h` are 0).
+        slot.key = h as u32;
         let uh = slot.uh;
-        self.counters.open_now -= 1;
-        self.counters.closed_total += 1;
+        self.not_open += 1;
         self.closed.push(index as u32);
         Some(uh)
     }
@@ -578,17 +595,15 @@ impl HandleTable {
     pub fn try_close(&mut self, h: isize, allow_borrowed: bool) -> isize {
         let index = index_of(h);
         let Some(slot) = self.slots.get_mut(index) else { return 0 };
-        let refuse = if allow_borrowed { STATE_BIT_2 } else { STATE_BIT_2 | F_BORROWED };
-        if slot.key != (h as u32) ^ 1 || slot.meta & refuse != 0 {
+        let refuse = if allow_borrowed { M_IMMORTAL } else { M_IMMORTAL | F_BORROWED };
+        if slot.key & !KEY_OWNABLE != (h as u32) ^ KEY_LIVE || slot.meta & refuse != 0 {
             return 0;
         }
         // Open -> Closed.
-        slot.key ^= 1;
-        slot.meta |= STATE_BIT_2;
+        slot.set_closed();
         let uh = slot.uh;
         let extra = slot.has(F_EXTRA);
-        self.counters.open_now -= 1;
-        self.counters.closed_total += 1;
+        self.not_open += 1;
         if extra {
             self.protect_raw_on_close(index as u32);
         }
@@ -607,9 +622,7 @@ impl HandleTable {
         if self.slot(oldest).has(F_EXTRA) {
             self.release_extra(oldest);
         }
-        let s = self.slot_mut(oldest);
-        s.set_state(State::Free);
-        s.uh = 0;
+        self.slot_mut(oldest).set_free();
         self.push_free(oldest);
     }
 
@@ -691,7 +704,10 @@ impl HandleTable {
 
     /// Extras of an open or closed slot, created on demand.
     pub fn extra_mut(&mut self, index: u32) -> &mut Extra {
-        self.slots[index as usize].meta |= F_EXTRA;
+        let s = &mut self.slots[index as usize];
+        s.meta |= F_EXTRA;
+        // Closing it must go where the extras are looked after.
+        s.key &= !KEY_OWNABLE;
         self.extras.entry(index).or_default()
     }
 
@@ -759,7 +775,12 @@ impl HandleTable {
     }
 
     pub fn counters(&self) -> Counters {
-        Counters { opened_total: self.next_serial - self.immortals, ..self.counters }
+        Counters {
+            open_now: (self.next_serial - self.not_open) as usize,
+            peak_open: self.peak_open,
+            opened_total: self.next_serial - self.immortals,
+            closed_total: self.not_open - self.immortals,
+        }
     }
 
     pub fn closed_len(&self) -> usize {
@@ -787,7 +808,7 @@ mod tests {
 
     #[test]
     fn encode_decode_roundtrip_and_shape() {
-        for &(i, g) in &[(0u32, 0u32), (1, 1), (12345, 0x7fff_fffe), (0x7fff_ffe0, 7)] {
+        for &(i, g) in &[(0u32, 0u32), (1, 1), (12345, 0x3fff_fffe), (0x7fff_ffe0, 7)] {
             let h = encode(i, g);
             assert_ne!(h, 0);
             assert_eq!(h & 1, 0, "debug handles are even");
@@ -796,6 +817,7 @@ mod tests {
         assert_eq!(decode(0), None);
         assert_eq!(decode(43), None, "odd values are universal handles");
         assert_eq!(decode(42), None, "small integers are no handle");
+        assert_eq!(decode(encode(3, 5) | 2), None, "the two low bits of a handle are 0");
     }
 
     #[test]
