@@ -17,8 +17,8 @@
 //!
 //! The fast path also proves that the thread holds the GIL (it is inside a
 //! call from CPython and did not leave Python execution), which is what
-//! protects the handle tables (see `sync`).  The slow path takes the GIL
-//! when a misusing thread does not hold it.
+//! protects the handle tables (see `sync`).  The slow path makes sure of
+//! the GIL (`api::enter_slow`).
 
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -38,11 +38,11 @@ pub const POOL_SIZE: usize = 16;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
-/// `_private` of our contexts.  The root context's is `ROOT_TAG` forever.
+/// `_private` of our contexts.  The root context's is `root_tag()` forever.
 /// A per-call context's is the thread pointer of the thread whose innermost
-/// call uses it (`| LEFT` after HPy_LeavePythonExecution), or `IDLE`.  It is
-/// a hint for the fast path only: it may be `IDLE` where the slow path then
-/// finds all is well, but it is never this thread's pointer wrongly.
+/// call uses it (`| LEFT` after HPy_LeavePythonExecution), or `idle_tag()`.
+/// It is a hint for the fast path only: it may be idle where the slow path
+/// then finds all is well, but it is never this thread's pointer wrongly.
 static TAGS: [u8; 2] = [0, 0];
 const LEFT: usize = 1;
 
