@@ -1040,7 +1040,14 @@ mod tests {
                 match rng.below(100) {
                     0..=34 => {
                         let arg = rng.below(4) == 0;
-                        let h = if arg { t.open_arg(next_uh) } else { t.open(next_uh, false) };
+                        // The inline fast path (as the API wrappers use it)
+                        // or the general one.
+                        let fast = if !arg && rng.below(2) == 0 { t.take_slot_fast() } else { None };
+                        let h = match fast {
+                            Some(i) => t.open_in(i, next_uh),
+                            None if arg => t.open_arg(next_uh),
+                            None => t.open(next_uh, false),
+                        };
                         assert!(h != 0 && h & 1 == 0);
                         assert!(!matches!(model.get(&h), Some(M::Open { .. })), "step {}: live handle handed out twice", step);
                         if model.insert(h, M::Open { uh: next_uh, epoch, serial, arg }).is_none() {
@@ -1056,7 +1063,19 @@ mod tests {
                         }
                         let h = keys[rng.below(keys.len() as u64) as usize];
                         let as_arg = rng.below(2) == 0;
-                        let r = if as_arg { t.close_arg(h) } else { t.close(h) };
+                        // The fast path first half of the time: when it
+                        // declines, nothing changed and the general path
+                        // decides.
+                        let fast = match rng.below(2) {
+                            0 if as_arg => t.close_fast::<true>(h),
+                            0 => t.close_fast::<false>(h),
+                            _ => None,
+                        };
+                        let r = match fast {
+                            Some(uh) => Ok(uh),
+                            None if as_arg => t.close_arg(h),
+                            None => t.close(h),
+                        };
                         match model[&h] {
                             M::Open { uh, arg, .. } if as_arg || !arg => {
                                 assert_eq!(r, Ok(uh), "step {}", step);
@@ -1081,8 +1100,13 @@ mod tests {
                         }
                         assert_eq!(t.get_open(v).is_some(), matches!(model.get(&v), Some(M::Open { .. })));
                     }
-                    85..=92 => {
+                    85..=90 => {
                         epoch = t.new_epoch();
+                    }
+                    91..=92 => {
+                        // Stack traces / a going-on policy switch the fast
+                        // paths off and on.
+                        t.set_slow_paths(rng.below(2) == 0);
                     }
                     _ => {
                         let n = [0usize, 1, 3, 16, 1024][rng.below(5) as usize];
