@@ -351,7 +351,7 @@ impl HandleTable {
 
     #[cold]
     fn grow_closed(&mut self, n: usize) -> bool {
-        let ok = self.closed.reserve(n.max(self.closed_queue_max + 1));
+        let ok = self.closed.reserve(n.max(self.closed_queue_max.saturating_add(1)));
         self.update_fast_limit();
         ok
     }
