@@ -157,9 +157,11 @@ impl AuxTables {
         let s = self.slot(h, kind)?;
         s.key &= !1;
         let ub = s.ub;
-        tracked_out.extend(s.tracked.drain(..));
-        let (index, _) = decode(h).unwrap();
-        self.free.push(index);
+        if !s.tracked.is_empty() {
+            tracked_out.extend(s.tracked.drain(..));
+        }
+        // `slot` succeeded, so `h` decodes.
+        self.free.push(index_of(h) as u32);
         self.closed_total += 1;
         Ok(ub)
     }
