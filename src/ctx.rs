@@ -127,6 +127,9 @@ unsafe impl Sync for Contexts {}
 static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
 /// Next pool slot; only advanced under the GIL.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// `Contexts::pool`, as a plain static for the trampolines (written once in
+/// `init`, read-only after).
+static mut POOL: [*mut HPyContext; POOL_SIZE] = [ptr::null_mut(); POOL_SIZE];
 
 /// Handle table, shared by all contexts and threads.
 pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
@@ -234,10 +237,11 @@ impl ThreadState {
 
     /// Run `f` with a fresh per-call context made current.
     #[inline]
-    pub fn with_call_ctx<R>(&self, c: &Contexts, f: impl FnOnce(*mut HPyContext) -> R) -> R {
+    pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
         let i = NEXT.load(Ordering::Relaxed) % POOL_SIZE;
         NEXT.store(i + 1, Ordering::Relaxed);
-        let next = c.pool[i];
+        // Filled in `init`, before any call can reach a trampoline.
+        let next = unsafe { (*std::ptr::addr_of!(POOL))[i] };
         let tp = thread_pointer();
         let prev = self.current.replace(next);
         if !prev.is_null() {
@@ -304,6 +308,7 @@ pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
             copy._private = idle_tag() as *mut c_void;
             *p = Box::into_raw(copy);
         }
+        *std::ptr::addr_of_mut!(POOL) = pool;
         Contexts { uctx, root, pool }
     })
 }

@@ -134,7 +134,7 @@ macro_rules! shims {
             let t = ctx::thread();
             let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending();
             $( let $a = Cross::enter($a); )*
-            let r = t.with_call_ctx(ctxs(), |dctx| f(dctx $(, $a)*));
+            let r = t.with_call_ctx(|dctx| f(dctx $(, $a)*));
             $( Cross::leave($a); )*
             Back::back(r)
         }
@@ -209,7 +209,7 @@ unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const 
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
-    let r = t.with_call_ctx(ctxs(), |d| f(d, s, p, nargs));
+    let r = t.with_call_ctx(|d| f(d, s, p, nargs));
     s.leave();
     a.close();
     r.back()
@@ -231,7 +231,7 @@ unsafe fn call_with_array<N: Copy, R: Back>(
     let k = kw.enter();
     let mut a = ArgArray::open(args, n_items);
     let p = a.as_ptr();
-    let r = t.with_call_ctx(ctxs(), |d| f(d, s, p, nargs, k));
+    let r = t.with_call_ctx(|d| f(d, s, p, nargs, k));
     s.leave();
     a.close();
     k.leave();
@@ -256,7 +256,7 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
     let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending();
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
-    let r = t.with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf, flags));
+    let r = t.with_call_ctx(|d| f(d, s, &mut dbuf, flags));
     s.leave();
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
@@ -272,7 +272,7 @@ unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
-    t.with_call_ctx(ctxs(), |d| f(d, s, &mut dbuf));
+    t.with_call_ctx(|d| f(d, s, &mut dbuf));
     s.leave();
     dbuf.obj.leave();
 }
@@ -312,20 +312,42 @@ fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
     Ok(Some(p))
 }
 
+/// `shim_for` by signature, filled on first use (under the GIL): 0 unknown,
+/// `NO_SHIM` when the function is passed on unchanged, else the shim.
+static mut SHIMS: [usize; 64] = [0; 64];
+const NO_SHIM: usize = 1;
+
 pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     _ctx: *mut HPyContext,
     sig: HPyFunc_Signature,
     func: HPyCFunction,
     args: *mut c_void,
 ) {
-    let c = ctxs();
-    let forward = c.u().CallRealFunctionFromTrampoline.unwrap_unchecked();
-    match shim_for(sig) {
-        Ok(Some(shim)) => {
-            ctx::set_pending(func);
-            forward(c.uctx, sig, shim, args)
-        }
-        Ok(None) => forward(c.uctx, sig, func, args),
+    let s = sig as usize;
+    let shim = if s < 64 { (*std::ptr::addr_of!(SHIMS))[s] } else { 0 };
+    if shim > NO_SHIM {
+        ctx::set_pending(func);
+        return (ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked())(ctx::uctx(), sig, shim as *const c_void, args);
+    }
+    call_real_slow(sig, func, args)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut c_void) {
+    let forward = ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked();
+    let shim = match shim_for(sig) {
+        Ok(shim) => shim,
         Err(()) => report::fatal_api(&format!("hpydbg: unsupported HPyFunc_Signature {} in ctx_CallRealFunctionFromTrampoline", sig)),
+    };
+    if (sig as usize) < 64 {
+        (*std::ptr::addr_of_mut!(SHIMS))[sig as usize] = shim.map_or(NO_SHIM, |p| p as usize);
+    }
+    match shim {
+        Some(shim) => {
+            ctx::set_pending(func);
+            forward(ctx::uctx(), sig, shim, args)
+        }
+        None => forward(ctx::uctx(), sig, func, args),
     }
 }
