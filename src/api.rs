@@ -13,7 +13,6 @@ use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::ctx::{self, SETTINGS, TABLE};
-use crate::settings::HOT_TRACES;
 use crate::handles::{CloseError, Lookup};
 use crate::report::{self, Outcome, Use};
 use crate::stacktrace::Trace;
@@ -248,13 +247,13 @@ pub fn close_debug_only(u: Use, h: HPy) -> Option<HPy> {
 /// Remember where `h` was closed, when stack traces are on.
 #[inline]
 pub fn record_close_trace(h: HPy) {
-    if SETTINGS.hot() & HOT_TRACES != 0 {
+    if SETTINGS.stack_trace_limit() != 0 {
         record_close_trace_slow(h);
     }
 }
 
 #[cold]
-pub fn record_close_trace_slow(h: HPy) {
+fn record_close_trace_slow(h: HPy) {
     let limit = SETTINGS.stack_trace_limit();
     if limit == 0 {
         return;

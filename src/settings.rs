@@ -33,19 +33,12 @@ impl Policy {
 
 const POLICY_UNSET: u8 = 255;
 
-/// Stack traces are on: open and close capture them.
-pub const HOT_TRACES: u8 = 1;
-/// Execution may go on after a report: close checks for the last reference.
-pub const HOT_CONTINUE: u8 = 2;
-
 pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
     stack_trace_limit: AtomicUsize,
     policy: AtomicU8,
     /// A Python callback is installed (execution goes on after reports).
     has_callback: AtomicBool,
-    /// `HOT_*` bits: what the fast paths of open and close must not skip.
-    hot: AtomicU8,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -56,8 +49,6 @@ impl Settings {
             stack_trace_limit: AtomicUsize::new(0),
             policy: AtomicU8::new(POLICY_UNSET),
             has_callback: AtomicBool::new(false),
-            // Until the policy is known, closing takes the careful path.
-            hot: AtomicU8::new(HOT_CONTINUE),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -70,30 +61,25 @@ impl Settings {
 
     pub fn set_stack_trace_limit(&self, n: usize) {
         self.stack_trace_limit.store(n, Ordering::Relaxed);
-        self.refresh_hot();
+        self.update_fast_paths();
     }
 
     pub fn set_has_callback(&self, v: bool) {
         self.has_callback.store(v, Ordering::Relaxed);
-        self.refresh_hot();
+        self.update_fast_paths();
     }
 
-    /// The `HOT_*` bits in one load, for the fast paths.
-    #[inline(always)]
-    pub fn hot(&self) -> u8 {
-        self.hot.load(Ordering::Relaxed)
-    }
-
-    fn refresh_hot(&self) {
+    /// Stack traces on, or a policy that goes on after reports (an unset
+    /// policy counts as one), turn the handle table's fast paths off: every
+    /// open and close then goes where traces are captured and last
+    /// references checked.  The table tests this through its own limits
+    /// (one compare fewer per call).  Settings change from Python or at
+    /// init, holding the GIL, with no table borrowed.
+    fn update_fast_paths(&self) {
         let p = self.policy.load(Ordering::Relaxed);
         let cont = self.has_callback.load(Ordering::Relaxed) || p != Policy::Abort as u8;
         let traces = self.stack_trace_limit.load(Ordering::Relaxed) != 0;
-        let hot = if traces { HOT_TRACES } else { 0 } | if cont { HOT_CONTINUE } else { 0 };
-        self.hot.store(hot, Ordering::Relaxed);
-        // The table's fast paths test this through their own limits (one
-        // compare fewer per call).  Settings change from Python or at init,
-        // holding the GIL, with no table borrowed.
-        crate::ctx::TABLE.lock().set_slow_paths(hot != 0);
+        crate::ctx::TABLE.lock().set_slow_paths(traces || cont);
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.
@@ -112,7 +98,7 @@ impl Settings {
 
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed);
-        self.refresh_hot();
+        self.update_fast_paths();
     }
 
     /// Whether execution may go on after a report (then closed handles'
