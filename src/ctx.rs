@@ -112,23 +112,22 @@ pub fn u() -> &'static HPyContext {
     unsafe { &*uctx() }
 }
 
-/// The universal context and our contexts; set once by `hpy_debug_get_ctx`.
+/// Our root context; set once by `hpy_debug_get_ctx`.  The universal
+/// context and the pool are in `UCTX` and `POOL`.
 pub struct Contexts {
-    pub uctx: *mut HPyContext,
     pub root: *mut HPyContext,
-    pool: [*mut HPyContext; POOL_SIZE],
 }
 
-// The contexts are immutable after init (leaked boxes); the pointers are
-// shared read-only between threads.
+// The root context is a leaked box, created once; the pointer is shared
+// read-only between threads.
 unsafe impl Send for Contexts {}
 unsafe impl Sync for Contexts {}
 
 static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
 /// Next pool slot; only advanced under the GIL.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
-/// `Contexts::pool`, as a plain static for the trampolines (written once in
-/// `init`, read-only after).
+/// The per-call contexts (leaked boxes), written once in `init`, read-only
+/// after; a plain static for the trampolines.
 static mut POOL: [*mut HPyContext; POOL_SIZE] = [ptr::null_mut(); POOL_SIZE];
 
 /// Handle table, shared by all contexts and threads.
@@ -263,30 +262,15 @@ pub fn contexts() -> Option<&'static Contexts> {
     CONTEXTS.get()
 }
 
-/// The contexts, for code that only runs once they exist (API calls).
-#[inline]
-pub fn ctxs() -> &'static Contexts {
-    match CONTEXTS.get() {
-        Some(c) => c,
-        None => crate::report::fatal_internal("an HPy debug context function was called before hpy_debug_get_ctx"),
-    }
-}
-
 /// Any context made by hpydbg (or a copy of the root context).
 pub fn is_ours(ctx: *const HPyContext) -> bool {
-    is_root(ctx) || contexts().is_some_and(|c| c.pool.iter().any(|&p| ptr::eq(p, ctx)))
+    // Before `init` the pool holds nulls, which `ctx` (not null) never is.
+    is_root(ctx) || unsafe { (*std::ptr::addr_of!(POOL)).iter().any(|&p| ptr::eq(p, ctx)) }
 }
 
 /// A root context (valid outside calls), or a copy of one.
 pub fn is_root(ctx: *const HPyContext) -> bool {
     !ctx.is_null() && private(ctx).load(Ordering::Relaxed) == root_tag()
-}
-
-impl Contexts {
-    #[inline]
-    pub fn u(&self) -> &'static HPyContext {
-        unsafe { &*self.uctx }
-    }
 }
 
 /// Create (once) the debug contexts wrapping `uctx`.
@@ -309,7 +293,7 @@ pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
             *p = Box::into_raw(copy);
         }
         *std::ptr::addr_of_mut!(POOL) = pool;
-        Contexts { uctx, root, pool }
+        Contexts { root }
     })
 }
 

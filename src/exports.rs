@@ -15,11 +15,11 @@ pub unsafe extern "C" fn hpy_debug_get_ctx(uctx: *mut HPyContext) -> *mut HPyCon
     if uctx.is_null() {
         report::fatal_internal("hpy_debug_get_ctx: NULL universal context");
     }
-    if let Some(c) = ctx::contexts() {
+    if ctx::contexts().is_some() {
         if ctx::is_ours(uctx) {
             report::fatal_api("hpy_debug_get_ctx: expected an universal ctx, got a debug ctx");
         }
-        if c.uctx != uctx {
+        if ctx::uctx() != uctx {
             report::fatal_api("hpy_debug_get_ctx: hpydbg wraps one universal context per process, and was asked for a second one");
         }
     }

@@ -29,9 +29,11 @@ pub struct DebugHandle {
 
 /// The object a universal handle refers to (a new reference).
 fn object_of(py: Python<'_>, uh: isize) -> PyResult<Py<PyAny>> {
-    let Some(c) = ctx::contexts() else { return Ok(py.None()) };
+    if ctx::contexts().is_none() {
+        return Ok(py.None());
+    }
     unsafe {
-        let p = (c.u().AsPyObject.unwrap_unchecked())(c.uctx, HPy::from_raw(uh));
+        let p = (ctx::u().AsPyObject.unwrap_unchecked())(ctx::uctx(), HPy::from_raw(uh));
         if p.is_null() {
             return Err(PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("AsPyObject failed")));
         }

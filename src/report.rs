@@ -475,10 +475,10 @@ pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool) {
 /// Stop the process: through the universal context when there is one.
 pub fn fatal(message: &str) -> ! {
     let _ = std::io::stderr().flush();
-    if let Some(c) = ctx::contexts() {
+    if ctx::contexts().is_some() {
         let msg = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
-        if let Some(f) = c.u().FatalError {
-            unsafe { f(c.uctx, msg.as_ptr()) };
+        if let Some(f) = ctx::u().FatalError {
+            unsafe { f(ctx::uctx(), msg.as_ptr()) };
         }
     }
     std::process::abort()

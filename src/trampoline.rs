@@ -14,7 +14,7 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, ctxs, TABLE};
+use crate::ctx::{self, TABLE};
 use crate::handles::{CloseError, Lookup};
 use crate::report::{self, Use};
 
@@ -113,8 +113,7 @@ fn result_to_universal_slow(h: HPy) -> HPy {
                 report::set_debug_error("hpydbg: the function returned an invalid handle (see the report above)");
                 return HPy::NULL;
             }
-            let c = ctxs();
-            unsafe { (c.u().Dup.unwrap_unchecked())(c.uctx, HPy::from_raw(uh)) }
+            unsafe { (ctx::u().Dup.unwrap_unchecked())(ctx::uctx(), HPy::from_raw(uh)) }
         }
     }
 }
