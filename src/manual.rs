@@ -52,36 +52,35 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
     #[inline(never)]
     unsafe fn full(ctx: *mut HPyContext, h: HPy) {
         let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
-        close_owned_slow(&call, h);
+        close_owned_slow(h, call.api);
     }
-    // The table's fast path is off while stack traces are on or a policy
-    // goes on after reports.
     if crate::ctx::fast_ok(ctx) {
-        if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
-            return (crate::ctx::u().Close.unwrap_unchecked())(crate::ctx::uctx(), HPy::from_raw(uh));
-        }
+        return close_owned(h, "HPy_Close");
     }
     full(ctx, h)
 }
 
 /// Close a handle the extension owns: debug handle, then universal handle
-/// (which may run `__del__`, so no table is borrowed then).
+/// (which may run `__del__`, so no table is borrowed then).  The table's
+/// fast path is off while stack traces are on or a policy goes on after
+/// reports.
 #[inline(always)]
-pub(crate) fn close_owned(call: &Call, h: HPy) {
+pub(crate) fn close_owned(h: HPy, api: &'static str) {
     if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
-        return unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) };
+        return unsafe { (crate::ctx::u().Close.unwrap_unchecked())(crate::ctx::uctx(), HPy::from_raw(uh)) };
     }
-    close_owned_slow(call, h)
+    close_owned_slow(h, api)
 }
 
 /// Everything else: null, stack traces, policies that go on, extras, a full
 /// closed FIFO, and errors.
 #[cold]
 #[inline(never)]
-fn close_owned_slow(call: &Call, h: HPy) {
+fn close_owned_slow(h: HPy, api: &'static str) {
     if h.is_null() {
         return;
     }
+    let call = &Call { api };
     let uh = TABLE.lock().try_close(h.raw(), false);
     if uh != 0 {
         record_close_trace(h);
@@ -574,7 +573,7 @@ pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
     match r {
         Ok(_) => {
             for h in handles {
-                close_owned(&call, HPy::from_raw(h));
+                close_owned(HPy::from_raw(h), call.api);
             }
         }
         Err(e) => {

@@ -8,7 +8,6 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyDict, PyList};
 
 use crate::abi::HPy;
-use crate::api::Call;
 use crate::ctx::{self, lock, AUX, SETTINGS, TABLE};
 use crate::handles::State;
 
@@ -116,7 +115,7 @@ impl DebugHandle {
             return Ok(());
         }
         ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::manual::close_owned(&Call { api: "DebugHandle._force_close" }, HPy::from_raw(h));
+        crate::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close");
         Ok(())
     }
 
