@@ -342,7 +342,6 @@ impl HandleTable {
     #[inline]
     fn push_closed(&mut self, i: u32) {
         if self.closed.len >= self.closed.buf.len() && !self.grow_closed(self.closed.len + 1) {
-            self.slot_mut(i).set_free();
             self.push_free(i);
             return;
         }
@@ -369,12 +368,24 @@ impl HandleTable {
         self.update_fast_limit();
     }
 
+    /// A slot leaves the closed FIFO (or could not enter it): it is free.
     #[inline(always)]
     fn push_free(&mut self, i: u32) {
         let head = self.free.head;
-        self.slot_mut(i).next = head;
+        let s = self.slot_mut(i);
+        s.set_free();
+        s.next = head;
         self.free.head = i;
         self.free.len += 1;
+    }
+
+    /// The caller checked that the free list is not empty.
+    #[inline(always)]
+    fn pop_free(&mut self) -> u32 {
+        let i = self.free.head;
+        self.free.head = self.slot(i).next;
+        self.free.len -= 1;
+        i
     }
 
     /// Wrap universal handle `uh` (not null) in a fresh debug handle; 0 if
@@ -395,10 +406,7 @@ impl HandleTable {
             }
             Some(self.pop_closed())
         } else if self.free.head != NIL && !self.slow_paths {
-            let i = self.free.head;
-            self.free.head = self.slot(i).next;
-            self.free.len -= 1;
-            Some(i)
+            Some(self.pop_free())
         } else {
             None
         }
@@ -431,10 +439,7 @@ impl HandleTable {
             }
             i
         } else if self.free.head != NIL {
-            let i = self.free.head;
-            self.free.head = self.slot(i).next;
-            self.free.len -= 1;
-            i
+            self.pop_free()
         } else {
             match self.new_slot() {
                 Some(i) => i,
@@ -577,7 +582,6 @@ impl HandleTable {
                 return None;
             }
             self.closed.pop();
-            self.slot_mut(oldest).set_free();
             self.push_free(oldest);
         }
         let slot = self.slot_mut(index as u32);
@@ -622,7 +626,6 @@ impl HandleTable {
         if self.slot(oldest).has(F_EXTRA) {
             self.release_extra(oldest);
         }
-        self.slot_mut(oldest).set_free();
         self.push_free(oldest);
     }
 
