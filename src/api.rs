@@ -94,18 +94,22 @@ impl Call {
     /// nothing is left to forward).
     #[inline(always)]
     pub fn unwrap(&self, h: HPy, name: &'static str) -> Result<HPy, Skip> {
-        match TABLE.lock().get_open(h.raw()) {
-            Some(uh) => Ok(HPy::from_raw(uh)),
-            None => unwrap_slow(Use::Arg { api: self.api, name }, h, false),
-        }
+        self.unwrap_arg(h, name, false)
     }
 
     /// Like `unwrap`, but HPy_NULL is a misuse too.
     #[inline(always)]
     pub fn unwrap_obj(&self, h: HPy, name: &'static str) -> Result<HPy, Skip> {
-        match TABLE.lock().get_open(h.raw()) {
-            Some(uh) => Ok(HPy::from_raw(uh)),
-            None => unwrap_slow(Use::Arg { api: self.api, name }, h, true),
+        self.unwrap_arg(h, name, true)
+    }
+
+    /// The `Use` is built on the slow path only (building it first costs
+    /// instructions on the common path).
+    #[inline(always)]
+    fn unwrap_arg(&self, h: HPy, name: &'static str, obj: bool) -> Result<HPy, Skip> {
+        match open_uh(h) {
+            Some(uh) => Ok(uh),
+            None => unwrap_slow(Use::Arg { api: self.api, name }, h, obj),
         }
     }
 
@@ -123,6 +127,13 @@ impl Call {
             Outcome::Skip => Err(Skip),
         }
     }
+}
+
+/// The universal handle behind `h` if it is open: the one compare that the
+/// common case of every handle argument costs.
+#[inline(always)]
+pub fn open_uh(h: HPy) -> Option<HPy> {
+    TABLE.lock().get_open(h.raw()).map(HPy::from_raw)
 }
 
 /// A handle argument that is not an open handle: null (allowed, or a
@@ -151,8 +162,8 @@ pub struct Skip;
 /// goes on) return what it wrapped when still known.
 #[inline]
 pub fn unwrap_for(u: Use, h: HPy) -> Result<HPy, Skip> {
-    match TABLE.lock().get_open(h.raw()) {
-        Some(uh) => Ok(HPy::from_raw(uh)),
+    match open_uh(h) {
+        Some(uh) => Ok(uh),
         None => unwrap_slow(u, h, false),
     }
 }
@@ -275,13 +286,13 @@ pub trait Arg: Copy {
 impl Arg for HPy {
     #[inline(always)]
     fn fast(self) -> Option<Self> {
-        TABLE.lock().get_open(self.raw()).map(HPy::from_raw)
+        open_uh(self)
     }
 
     #[inline(always)]
     fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip> {
-        match TABLE.lock().get_open(self.raw()) {
-            Some(uh) => Ok(HPy::from_raw(uh)),
+        match open_uh(self) {
+            Some(uh) => Ok(uh),
             None => arg_slow(call.api, name, self),
         }
     }

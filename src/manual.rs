@@ -457,9 +457,9 @@ macro_rules! builder_fns {
             // tail-calls the universal context; anything else is redone by
             // the full version.
             if crate::ctx::fast_ok(ctx) {
-                if let Some(item) = TABLE.lock().get_open(h_item.raw()) {
+                if let Some(item) = crate::api::open_uh(h_item) {
                     if let Some(ub) = AUX.lock().builder_fast(builder.raw(), $kind) {
-                        return (crate::ctx::u().$Set.unwrap_unchecked())(crate::ctx::uctx(), $B::from_raw(ub), index, HPy::from_raw(item));
+                        return (crate::ctx::u().$Set.unwrap_unchecked())(crate::ctx::uctx(), $B::from_raw(ub), index, item);
                     }
                 }
             }
@@ -543,7 +543,7 @@ pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HP
         // Validate now: a closed handle added here would only be caught at
         // Close.  One that is reported is not tracked (it would be reported
         // again at Close).
-        if !h.is_null() && TABLE.lock().get_open(h.raw()).is_none() {
+        if !h.is_null() && crate::api::open_uh(h).is_none() {
             call.unwrap(h, "h")?;
             return Ok(0);
         }
