@@ -1,23 +1,18 @@
 //! Tuple/list builders and trackers: auxiliary handles with the same
-//! index + generation encoding as object handles, so a builder used after
-//! `Build`/`Cancel` or a tracker used after `Close` is recognised at any
-//! distance, and garbage is never dereferenced.
+//! index + generation encoding as object handles (one state bit under the
+//! generation instead of two), so a builder used after `Build`/`Cancel` or a
+//! tracker used after `Close` is recognised at any distance, and garbage is
+//! never dereferenced.
 
-use crate::handles::index_of;
+use crate::handles::{index_of, pack, unpack};
 
-/// Builder and tracker handles: `((index + 1) << 32) | (generation << 1)`;
-/// the slot key is `generation << 1 | open`.
+/// Builder and tracker handles; the slot key is `generation << 1 | open`.
 fn encode(index: u32, gen: u32) -> isize {
-    ((((index as u64) + 1) << 32) | (((gen & 0x7fff_ffff) as u64) << 1)) as isize
+    pack(index, gen & 0x7fff_ffff, 1)
 }
 
 fn decode(h: isize) -> Option<(u32, u32)> {
-    let v = h as u64;
-    let hi = v >> 32;
-    if v & 1 != 0 || hi == 0 || hi > 0x7fff_fff0 {
-        return None;
-    }
-    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 1) as u32))
+    unpack(h, 1)
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -124,9 +124,29 @@ pub struct Extra {
     pub raw_protected: bool,
 }
 
+/// Handle values, object and auxiliary alike: `((index + 1) << 32) |
+/// (generation << shift)`, with the `shift` bits under the generation 0
+/// (the slot key keeps its state bits there).
+#[inline]
+pub(crate) fn pack(index: u32, gen: u32, shift: u32) -> isize {
+    ((((index as u64) + 1) << 32) | ((gen as u64) << shift)) as isize
+}
+
+/// `(index, generation)` of a value with the shape `pack` gives.
+#[inline]
+pub(crate) fn unpack(h: isize, shift: u32) -> Option<(u32, u32)> {
+    let v = h as u64;
+    let hi = v >> 32;
+    if v & ((1 << shift) - 1) != 0 || hi == 0 || hi > MAX_SLOTS as u64 {
+        return None;
+    }
+    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> shift) as u32))
+}
+
+/// Object handles: two state bits under the generation.
 #[inline]
 pub fn encode(index: u32, gen: u32) -> isize {
-    ((((index as u64) + 1) << 32) | (((gen & GEN_MASK) as u64) << 2)) as isize
+    pack(index, gen & GEN_MASK, 2)
 }
 
 /// The slot index of `h`, unchecked: values that are no handle give an index
@@ -139,15 +159,7 @@ pub fn index_of(h: isize) -> usize {
 /// `(index, generation)` if `h` has the shape of a debug handle.
 #[inline]
 pub fn decode(h: isize) -> Option<(u32, u32)> {
-    let v = h as u64;
-    if v & 3 != 0 {
-        return None;
-    }
-    let hi = v >> 32;
-    if hi == 0 || hi > MAX_SLOTS as u64 {
-        return None;
-    }
-    Some(((hi - 1) as u32, ((v & 0xffff_ffff) >> 2) as u32))
+    unpack(h, 2)
 }
 
 /// Result of looking a value up.
@@ -472,7 +484,7 @@ impl HandleTable {
                 self.peak_open = now;
             }
         }
-        (((index as u64 + 1) << 32) | (key & !3) as u64) as isize
+        encode(index, key >> 2)
     }
 
     /// A slot whose index came from our own lists.
