@@ -190,10 +190,6 @@ pub struct SlowCheck {
 }
 
 impl ThreadState {
-    pub fn outside_python(&self) -> bool {
-        self.outside_python.get()
-    }
-
     /// HPy_LeavePythonExecution / HPy_ReenterPythonExecution on `ctx`.
     pub fn set_outside_python(&self, ctx: *const HPyContext, v: bool) {
         self.outside_python.set(v);

@@ -465,7 +465,7 @@ macro_rules! builder_fns {
             }
             #[cold]
             #[inline(never)]
-            unsafe fn slow(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
+            unsafe fn full(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
                 let call = crate::enter!(ctx, concat!($pfx, "_Set"), $Set(ctx, builder, index, h_item));
                 guarded!(call, {
                     let item = call.unwrap_obj(h_item, "h_item")?;
@@ -473,7 +473,7 @@ macro_rules! builder_fns {
                     (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
                 })
             }
-            slow(ctx, builder, index, h_item)
+            full(ctx, builder, index, h_item)
         }
 
         pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
