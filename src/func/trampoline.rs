@@ -14,9 +14,9 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, TABLE};
-use crate::handles::{CloseError, Lookup};
-use crate::report::{self, Use};
+use crate::state::ctx::{self, TABLE};
+use crate::tables::handles::{CloseError, Lookup};
+use crate::diag::report::{self, Use};
 
 /// How a trampoline argument or result crosses between the two contexts.
 trait Cross: Copy {
@@ -121,7 +121,7 @@ fn result_to_universal_slow(h: HPy) -> HPy {
 unsafe fn pending<F>() -> F {
     let f = ctx::take_pending();
     if f.is_null() {
-        report::fatal_internal("trampoline shim called without a pending function");
+        crate::base::bug::fatal_internal("trampoline shim called without a pending function");
     }
     std::mem::transmute_copy::<*const c_void, F>(&f)
 }

@@ -8,12 +8,12 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::api::{record_close_trace, skipped, Call, Skip};
-use crate::builders::{AuxError, AuxKind};
-use crate::ctx::{AUX, TABLE};
-use crate::handles::{decode, CloseError, Lookup};
-use crate::rawdata::RawData;
-use crate::report::{self, Outcome, Use};
+use crate::func::call::{record_close_trace, skipped, Call, Skip};
+use crate::tables::builders::{AuxError, AuxKind};
+use crate::state::ctx::{AUX, TABLE};
+use crate::tables::handles::{decode, CloseError, Lookup};
+use crate::base::rawdata::RawData;
+use crate::diag::report::{self, Outcome, Use};
 
 /// Unwrap `n` handles at `items` into a buffer on the stack (heap only for
 /// long arrays) and run `f` on the universal handles.
@@ -54,7 +54,7 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
         let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
         close_owned_slow(h, call.api);
     }
-    if crate::ctx::fast_ok(ctx) {
+    if crate::state::ctx::fast_ok(ctx) {
         return close_owned(h, "HPy_Close");
     }
     full(ctx, h)
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 #[inline(always)]
 pub(crate) fn close_owned(h: HPy, api: &'static str) {
     if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
-        return unsafe { (crate::ctx::u().Close.unwrap_unchecked())(crate::ctx::uctx(), HPy::from_raw(uh)) };
+        return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
     }
     close_owned_slow(h, api)
 }
@@ -84,7 +84,7 @@ fn close_owned_slow(h: HPy, api: &'static str) {
     let uh = TABLE.lock().try_close(h.raw(), false);
     if uh != 0 {
         record_close_trace(h);
-        if crate::ctx::SETTINGS.may_continue() && last_reference(call, uh) {
+        if crate::state::ctx::SETTINGS.may_continue() && last_reference(call, uh) {
             // A later use of `h` must not reach the freed object.
             TABLE.lock().forget_closed_uh(h.raw());
         }
@@ -223,7 +223,7 @@ unsafe fn attach_raw(call: &Call, h: HPy, ptr: *const c_char, size: usize) -> *c
         return ptr;
     }
     let Some((index, _)) = decode(h.raw()) else { return ptr };
-    crate::signals::install();
+    crate::diag::signals::install();
     let Some(raw) = RawData::copy_read_only(ptr as *const u8, size, call.api) else {
         (call.u().Err_NoMemory.unwrap_unchecked())(call.uctx());
         return std::ptr::null();
@@ -423,7 +423,7 @@ pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThread
     let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
     // From now on the fast context check fails on this thread: any call but
     // Reenter is reported (and made holding the GIL).
-    crate::ctx::thread().set_outside_python(ctx, true);
+    crate::state::ctx::thread().set_outside_python(ctx, true);
     state
 }
 
@@ -431,9 +431,9 @@ pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPy
     // Not `enter!`: this is the one call allowed outside Python, and the
     // slow path must not take the GIL that the universal context is about
     // to take back.  The context is checked once the GIL is held.
-    crate::ctx::thread().set_outside_python(ctx, false);
-    (crate::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::ctx::uctx(), state);
-    if !crate::ctx::fast_ok(ctx) && crate::ctx::thread().slow_check(ctx).wrong_context {
+    crate::state::ctx::thread().set_outside_python(ctx, false);
+    (crate::state::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::state::ctx::uctx(), state);
+    if !crate::state::ctx::fast_ok(ctx) && crate::state::ctx::thread().slow_check(ctx).wrong_context {
         let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx, false);
     }
 }
@@ -456,10 +456,10 @@ macro_rules! builder_fns {
             // Called once per item: the common case is checked inline and
             // tail-calls the universal context; anything else is redone by
             // the full version.
-            if crate::ctx::fast_ok(ctx) {
-                if let Some(item) = crate::api::open_uh(h_item) {
+            if crate::state::ctx::fast_ok(ctx) {
+                if let Some(item) = crate::func::call::open_uh(h_item) {
                     if let Some(ub) = AUX.lock().builder_fast(builder.raw(), $kind) {
-                        return (crate::ctx::u().$Set.unwrap_unchecked())(crate::ctx::uctx(), $B::from_raw(ub), index, item);
+                        return (crate::state::ctx::u().$Set.unwrap_unchecked())(crate::state::ctx::uctx(), $B::from_raw(ub), index, item);
                     }
                 }
             }
@@ -543,7 +543,7 @@ pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HP
         // Validate now: a closed handle added here would only be caught at
         // Close.  One that is reported is not tracked (it would be reported
         // again at Close).
-        if !h.is_null() && crate::api::open_uh(h).is_none() {
+        if !h.is_null() && crate::func::call::open_uh(h).is_none() {
             call.unwrap(h, "h")?;
             return Ok(0);
         }

@@ -15,12 +15,15 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
-use crate::builders::{AuxError, AuxKind};
-use crate::ctx::{self, lock, SETTINGS, TABLE};
-use crate::handles::{decode, Lookup};
-use crate::log::{self, json_str};
-use crate::settings::Policy;
-use crate::stacktrace::{Frame, Trace};
+use crate::tables::builders::{AuxError, AuxKind};
+use crate::base::sync::lock;
+use crate::state::ctx::{self, SETTINGS, TABLE};
+use crate::tables::handles::{decode, Lookup};
+use crate::diag::log::{self, json_str};
+use crate::state::settings::Policy;
+use crate::base::stacktrace::{Frame, Trace};
+
+pyo3::create_exception!(hpydbg, HPyDebugError, pyo3::exceptions::PyException, "A misuse of the HPy API found by hpydbg.");
 
 pub const CLOSED_HANDLE: &str = "Invalid usage of already closed handle";
 pub const CLOSED_BUILDER: &str = "Invalid usage of already closed builder";
@@ -491,14 +494,7 @@ pub fn fatal_api(message: &str) -> ! {
     fatal(message)
 }
 
-/// A bug or impossible state inside hpydbg itself.
-pub fn fatal_internal(message: &str) -> ! {
-    eprintln!("hpydbg internal error: {}", message);
-    let _ = std::io::stderr().flush();
-    std::process::abort()
-}
-
 /// Set `hpydbg.HPyDebugError` (the caller returns its error value).
 pub fn set_debug_error(message: &str) {
-    Python::attach(|py| crate::pymod::debug_error(py, message).restore(py));
+    Python::attach(|py| HPyDebugError::new_err(message.to_string()).restore(py));
 }

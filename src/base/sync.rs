@@ -13,8 +13,14 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard};
 #[cfg(debug_assertions)]
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Lock a mutex; a panic elsewhere must not turn every later call into one.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub struct GilLock<T> {
     #[cfg(debug_assertions)]
@@ -44,7 +50,7 @@ impl<T> GilLock<T> {
     pub fn lock(&self) -> GilGuard<'_, T> {
         #[cfg(debug_assertions)]
         if self.busy.swap(true, Ordering::Acquire) {
-            crate::report::fatal_internal("a handle table was borrowed twice (nested borrow or a call without the GIL)");
+            crate::base::bug::fatal_internal("a handle table was borrowed twice (nested borrow or a call without the GIL)");
         }
         GilGuard { lock: self }
     }

@@ -59,27 +59,23 @@ impl Settings {
         self.stack_trace_limit.load(Ordering::Relaxed)
     }
 
+    /// Setters are called through `ctx`, which also tells the handle table
+    /// (see `ctx::settings_changed`).
     pub fn set_stack_trace_limit(&self, n: usize) {
         self.stack_trace_limit.store(n, Ordering::Relaxed);
-        self.update_fast_paths();
     }
 
     pub fn set_has_callback(&self, v: bool) {
         self.has_callback.store(v, Ordering::Relaxed);
-        self.update_fast_paths();
     }
 
-    /// Stack traces on, or a policy that goes on after reports (an unset
-    /// policy counts as one), turn the handle table's fast paths off: every
-    /// open and close then goes where traces are captured and last
-    /// references checked.  The table tests this through its own limits
-    /// (one compare fewer per call).  Settings change from Python or at
-    /// init, holding the GIL, with no table borrowed.
-    fn update_fast_paths(&self) {
+    /// Whether the handle table must send every open and close to its slow
+    /// paths: stack traces on, or a policy that goes on after reports (an
+    /// unset policy counts as one).
+    pub fn wants_slow_paths(&self) -> bool {
         let p = self.policy.load(Ordering::Relaxed);
         let cont = self.has_callback.load(Ordering::Relaxed) || p != Policy::Abort as u8;
-        let traces = self.stack_trace_limit.load(Ordering::Relaxed) != 0;
-        crate::ctx::TABLE.lock().set_slow_paths(traces || cont);
+        cont || self.stack_trace_limit.load(Ordering::Relaxed) != 0
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.
@@ -98,7 +94,6 @@ impl Settings {
 
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed);
-        self.update_fast_paths();
     }
 
     /// Whether execution may go on after a report (then closed handles'

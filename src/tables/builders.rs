@@ -4,7 +4,7 @@
 //! tracker used after `Close` is recognised at any distance, and garbage is
 //! never dereferenced.
 
-use crate::handles::{index_of, pack, unpack};
+use crate::tables::handles::{index_of, pack, unpack};
 
 /// Builder and tracker handles; the slot key is `generation << 1 | open`.
 fn encode(index: u32, gen: u32) -> isize {

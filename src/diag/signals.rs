@@ -9,7 +9,7 @@
 use std::mem::MaybeUninit;
 use std::sync::Once;
 
-use crate::ctx::TABLE;
+use crate::state::ctx::TABLE;
 
 static INSTALL: Once = Once::new();
 static mut PREVIOUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
@@ -33,8 +33,8 @@ unsafe extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *
     if let Some((h, api, closed)) = found {
         let err = (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_ERR as usize];
         let write = err & 2 != 0;
-        crate::report::raw_data_fault(api, h, write, closed);
-        crate::report::fatal(if write { "Invalid write to read-only raw data" } else { "Invalid read of raw data after its handle was closed" });
+        crate::diag::report::raw_data_fault(api, h, write, closed);
+        crate::diag::report::fatal(if write { "Invalid write to read-only raw data" } else { "Invalid read of raw data after its handle was closed" });
     }
     // Not ours: put the previous handler back; the faulting instruction runs
     // again and faults into it.

@@ -22,8 +22,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::rawdata::RawData;
-use crate::stacktrace::Trace;
+use crate::base::rawdata::RawData;
+use crate::base::stacktrace::Trace;
 
 pub const DEFAULT_CLOSED_QUEUE_MAX: usize = 1024;
 /// Address space kept for protected raw data of closed handles (each copy

@@ -5,15 +5,15 @@
 use std::os::raw::c_int;
 
 use crate::abi::{HPy, HPyContext};
-use crate::api::{close_debug_only, open_handle, unwrap_for};
-use crate::ctx;
-use crate::report::{self, Use};
+use crate::func::call::{close_debug_only, open_handle, unwrap_for};
+use crate::state::ctx;
+use crate::diag::report::{self, Use};
 
 /// The debug context wrapping `uctx` (created on first call).
 #[no_mangle]
 pub unsafe extern "C" fn hpy_debug_get_ctx(uctx: *mut HPyContext) -> *mut HPyContext {
     if uctx.is_null() {
-        report::fatal_internal("hpy_debug_get_ctx: NULL universal context");
+        crate::base::bug::fatal_internal("hpy_debug_get_ctx: NULL universal context");
     }
     if ctx::contexts().is_some() {
         if ctx::is_ours(uctx) {
@@ -23,7 +23,7 @@ pub unsafe extern "C" fn hpy_debug_get_ctx(uctx: *mut HPyContext) -> *mut HPyCon
             report::fatal_api("hpy_debug_get_ctx: hpydbg wraps one universal context per process, and was asked for a second one");
         }
     }
-    ctx::init(uctx).root
+    ctx::init(uctx, crate::func::functable::fill_functions).root
 }
 
 /// Make `dctx` a debug context wrapping `uctx`.

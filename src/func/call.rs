@@ -1,21 +1,16 @@
-//! The debug context's function table.
-//!
-//! Regular functions are generated from the ABI member list: every `HPy`
-//! argument is validated and unwrapped, every other argument is passed as it
-//! is, the call goes to the universal context, and an `HPy` result is opened
-//! as a debug handle.  Which argument types are "regular" is decided by the
-//! [`Arg`] trait: a type without an impl (handle arrays, builders,
-//! trackers...) cannot be generated, so every such function must be written
-//! by hand in [`manual`]; the compiler checks that each member has exactly
-//! one implementation.
+//! One API call in progress, as every wrapper of the function table makes
+//! it: the context check (`enter!`), the unwrapping of handle arguments, the
+//! opening of handle results, and what a skipped call returns.  The
+//! [`Arg`] and [`Ret`] traits say which argument and result types the
+//! generated wrappers (`generated`) can handle.
 
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_char, c_void};
 
 use crate::abi::*;
-use crate::ctx::{self, SETTINGS, TABLE};
-use crate::handles::{CloseError, Lookup};
-use crate::report::{self, Outcome, Use};
-use crate::stacktrace::Trace;
+use crate::state::ctx::{self, SETTINGS, TABLE};
+use crate::tables::handles::{CloseError, Lookup};
+use crate::diag::report::{self, Outcome, Use};
+use crate::base::stacktrace::Trace;
 
 /// One API call in progress: the public API name, for reports.
 pub struct Call {
@@ -29,13 +24,13 @@ pub struct Call {
 #[macro_export]
 macro_rules! enter {
     ($ctx:expr, $api:expr, $again:expr) => {{
-        if !$crate::ctx::fast_ok($ctx) {
+        if !$crate::state::ctx::fast_ok($ctx) {
             #[allow(unused_unsafe)]
-            if let Some(r) = $crate::api::enter_slow($ctx, $api, move || unsafe { $again }) {
+            if let Some(r) = $crate::func::call::enter_slow($ctx, $api, move || unsafe { $again }) {
                 return r;
             }
         }
-        $crate::api::Call { api: $api }
+        $crate::func::call::Call { api: $api }
     }};
 }
 
@@ -229,7 +224,7 @@ fn open_traced(uh: HPy, limit: usize) -> HPy {
         drop(t);
         return out_of_memory(uh);
     }
-    let (index, _) = crate::handles::decode(h).unwrap();
+    let (index, _) = crate::tables::handles::decode(h).unwrap();
     let e = t.extra_mut(index);
     e.opened_at = Some(trace);
     e.closed_at = None;
@@ -271,7 +266,7 @@ fn record_close_trace_slow(h: HPy) {
     }
     let trace = Trace::capture(limit);
     let mut t = TABLE.lock();
-    if let Some((index, _)) = crate::handles::decode(h.raw()) {
+    if let Some((index, _)) = crate::tables::handles::decode(h.raw()) {
         t.extra_mut(index).closed_at = Some(trace);
     }
 }
@@ -408,125 +403,3 @@ pub fn skipped<R: Ret>(api: &'static str) -> R {
     }
     R::error()
 }
-
-/// Generate the regular wrappers; hand-written ones are skipped here.
-macro_rules! generate_wrappers {
-    ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
-        $( generate_wrappers!(@one $kind $name $( $pub ( $($an : $at),* ) -> $ret )?); )*
-    };
-    (@one const $name:ident) => {};
-    (@one fn $name:ident $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty) => {
-        skip_manual!($name {
-            #[allow(non_snake_case)]
-            pub unsafe extern "C" fn $name(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
-                // The common case inline: the context and each handle
-                // argument proven by one compare, nothing changed before
-                // the call.  Anything else is redone by `full`, which
-                // reports.
-                #[cold]
-                #[inline(never)]
-                unsafe fn full(ctx: *mut HPyContext $(, $an: $at)*) -> $ret {
-                    let call = crate::enter!(ctx, $pub, $name(ctx $(, $an)*));
-                    $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped($pub) }; )*
-                    let f = call.u().$name.unwrap_unchecked();
-                    Ret::from_u(f(call.uctx() $(, $an)*), &call)
-                }
-                if !crate::ctx::fast_ok(ctx) {
-                    return full(ctx $(, $an)*);
-                }
-                #[allow(unused_parens)]
-                let ($($an),*) = match ($(Arg::fast($an)),*) {
-                    ($(Some($an)),*) => ($($an),*),
-                    #[allow(unreachable_patterns)]
-                    _ => return full(ctx $(, $an)*),
-                };
-                let f = ctx::u().$name.unwrap_unchecked();
-                Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub })
-            }
-        });
-    };
-}
-
-/// Expands its body unless the function is implemented in [`manual`].
-macro_rules! skip_manual {
-    (Close $body:tt) => {};
-    (Tuple_FromArray $body:tt) => {};
-    (Type_GenericNew $body:tt) => {};
-    (Type_FromSpec $body:tt) => {};
-    (Call $body:tt) => {};
-    (CallMethod $body:tt) => {};
-    (Unicode_AsUTF8AndSize $body:tt) => {};
-    (Bytes_AsString $body:tt) => {};
-    (Bytes_AS_STRING $body:tt) => {};
-    (Type_GetName $body:tt) => {};
-    (Type_IsSubtype $body:tt) => {};
-    (TypeCheck $body:tt) => {};
-    (Unicode_Substring $body:tt) => {};
-    (AsStruct_Object $body:tt) => {};
-    (AsStruct_Legacy $body:tt) => {};
-    (AsStruct_Type $body:tt) => {};
-    (AsStruct_Long $body:tt) => {};
-    (AsStruct_Float $body:tt) => {};
-    (AsStruct_Unicode $body:tt) => {};
-    (AsStruct_Tuple $body:tt) => {};
-    (AsStruct_List $body:tt) => {};
-    (ContextVar_Get $body:tt) => {};
-    (CallRealFunctionFromTrampoline $body:tt) => {};
-    (ListBuilder_New $body:tt) => {};
-    (ListBuilder_Set $body:tt) => {};
-    (ListBuilder_Build $body:tt) => {};
-    (ListBuilder_Cancel $body:tt) => {};
-    (TupleBuilder_New $body:tt) => {};
-    (TupleBuilder_Set $body:tt) => {};
-    (TupleBuilder_Build $body:tt) => {};
-    (TupleBuilder_Cancel $body:tt) => {};
-    (Tracker_New $body:tt) => {};
-    (Tracker_Add $body:tt) => {};
-    (Tracker_ForgetAll $body:tt) => {};
-    (Tracker_Close $body:tt) => {};
-    (LeavePythonExecution $body:tt) => {};
-    (Slice_Unpack $body:tt) => {};
-    (ReenterPythonExecution $body:tt) => {};
-    ($name:ident { $($body:tt)* }) => { $($body)* };
-}
-
-mod generated {
-    use super::*;
-    crate::hpy_context_members!(generate_wrappers);
-}
-
-/// Every function of the table: generated or hand-written (a name in both
-/// or in neither is a compile error where `fill_functions` uses it).
-mod all {
-    pub use super::generated::*;
-    pub use crate::manual::*;
-    pub use crate::trampoline::CallRealFunctionFromTrampoline;
-}
-
-macro_rules! fill {
-    ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
-        /// Point every function member of `ctx` at our implementation.
-        pub fn fill_functions(ctx: &mut HPyContext) {
-            $( fill!(@one ctx $kind $name); )*
-        }
-    };
-    (@one $ctx:ident const $name:ident) => {};
-    (@one $ctx:ident fn $name:ident) => { $ctx.$name = Some(all::$name); };
-}
-
-crate::hpy_context_members!(fill);
-
-/// Public name of each member, for tests and tools.
-macro_rules! names {
-    ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
-        pub fn api_names() -> Vec<(&'static str, &'static str)> {
-            let mut v = Vec::new();
-            $( names!(@one v $kind $name $( $pub )?); )*
-            v
-        }
-    };
-    (@one $v:ident const $name:ident) => {};
-    (@one $v:ident fn $name:ident $pub:literal) => { $v.push((stringify!($name), $pub)); };
-}
-
-crate::hpy_context_members!(names);

@@ -18,20 +18,20 @@
 //! The fast path also proves that the thread holds the GIL (it is inside a
 //! call from CPython and did not leave Python execution), which is what
 //! protects the handle tables (see `sync`).  The slow path makes sure of
-//! the GIL (`api::enter_slow`).
+//! the GIL (`func::call::enter_slow`).
 
 use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 use crate::abi::{HPyContext, HPy};
-use crate::builders::AuxTables;
-use crate::handles::HandleTable;
-use crate::settings::Settings;
-use crate::sync::GilLock;
+use crate::tables::builders::AuxTables;
+use crate::tables::handles::HandleTable;
+use crate::state::settings::Settings;
+use crate::base::sync::GilLock;
 
 /// Pool size of per-call contexts (HPy's C debug mode uses 16 as well).
 pub const POOL_SIZE: usize = 16;
@@ -136,9 +136,12 @@ pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
 pub static AUX: GilLock<AuxTables> = GilLock::new(AuxTables::new());
 pub static SETTINGS: Settings = Settings::new();
 
-/// Lock a table; a panic elsewhere must not turn every later call into one.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Tell the handle table what the settings now ask of its fast paths (it
+/// tests them through its own limits, one compare fewer per call).  Called
+/// after every change of a setting, from Python or at init, holding the
+/// GIL, with no table borrowed.
+pub fn settings_changed() {
+    TABLE.lock().set_slow_paths(SETTINGS.wants_slow_paths());
 }
 
 /// The extension function that `ctx_CallRealFunctionFromTrampoline` is about
@@ -269,17 +272,20 @@ pub fn is_root(ctx: *const HPyContext) -> bool {
     !ctx.is_null() && private(ctx).load(Ordering::Relaxed) == root_tag()
 }
 
-/// Create (once) the debug contexts wrapping `uctx`.
-pub fn init(uctx: *mut HPyContext) -> &'static Contexts {
+/// Create (once) the debug contexts wrapping `uctx`; `fill_functions` points
+/// the function members at their implementations (which sit above this
+/// module).
+pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'static Contexts {
     CONTEXTS.get_or_init(|| unsafe {
         *std::ptr::addr_of_mut!(UCTX) = uctx;
         // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
         let _ = SETTINGS.policy();
+        settings_changed();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
         root.name = NAME.as_ptr();
         root._private = root_tag() as *mut c_void;
         root.abi_version = (*uctx).abi_version;
-        crate::api::fill_functions(&mut root);
+        fill_functions(&mut root);
         fill_constants(&mut root, &*uctx);
         let root = Box::into_raw(root);
         let mut pool = [ptr::null_mut(); POOL_SIZE];
@@ -305,7 +311,7 @@ unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
                 HPy::NULL
             } else {
                 match t.open(u.$name.raw(), true) {
-                    0 => crate::report::fatal_internal("out of memory creating the debug context"),
+                    0 => crate::base::bug::fatal_internal("out of memory creating the debug context"),
                     h => HPy::from_raw(h),
                 }
             };

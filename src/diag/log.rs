@@ -44,7 +44,7 @@ fn sink_from_env() -> Sink {
 }
 
 fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
-    let mut g = crate::ctx::lock(&SINK);
+    let mut g = crate::base::sync::lock(&SINK);
     let sink = g.get_or_insert_with(sink_from_env);
     f(sink)
 }

@@ -8,15 +8,11 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyDict, PyList};
 
 use crate::abi::HPy;
-use crate::ctx::{self, lock, AUX, SETTINGS, TABLE};
-use crate::handles::State;
+use crate::base::sync::lock;
+use crate::diag::report::HPyDebugError;
+use crate::state::ctx::{self, AUX, SETTINGS, TABLE};
+use crate::tables::handles::State;
 
-pyo3::create_exception!(hpydbg, HPyDebugError, pyo3::exceptions::PyException, "A misuse of the HPy API found by hpydbg.");
-
-/// The exception set when a call is skipped after a report.
-pub fn debug_error(_py: Python<'_>, message: &str) -> PyErr {
-    HPyDebugError::new_err(message.to_string())
-}
 
 /// A view of one slot of the handle table (HPy's `DebugHandle`).
 #[pyclass(module = "hpydbg", frozen)]
@@ -115,7 +111,7 @@ impl DebugHandle {
             return Ok(());
         }
         ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close");
+        crate::func::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close");
         Ok(())
     }
 
@@ -150,7 +146,7 @@ impl DebugHandle {
     }
 }
 
-fn listed(py: Python<'_>, l: Vec<crate::handles::Listed>) -> PyResult<Bound<'_, PyList>> {
+fn listed(py: Python<'_>, l: Vec<crate::tables::handles::Listed>) -> PyResult<Bound<'_, PyList>> {
     let items: Vec<DebugHandle> = l.into_iter().map(|x| DebugHandle { index: x.index, handle: x.handle }).collect();
     let list = PyList::empty(py);
     for it in items {
@@ -212,6 +208,7 @@ fn set_callback(slot: &std::sync::Mutex<Option<Py<PyAny>>>, arg: &Bound<'_, PyAn
     drop(old);
     let any = lock(&SETTINGS.on_invalid_handle).is_some() || lock(&SETTINGS.on_invalid_builder_handle).is_some();
     SETTINGS.set_has_callback(any);
+    ctx::settings_changed();
     Ok(())
 }
 
@@ -230,7 +227,8 @@ fn set_on_invalid_builder_handle(callback: &Bound<'_, PyAny>) -> PyResult<()> {
 /// Frames recorded where handles are opened and closed (None or 0: off).
 #[pyfunction]
 fn set_handle_stack_trace_limit(limit: Option<usize>) {
-    SETTINGS.set_stack_trace_limit(limit.unwrap_or(0))
+    SETTINGS.set_stack_trace_limit(limit.unwrap_or(0));
+    ctx::settings_changed();
 }
 
 #[pyfunction]
@@ -253,7 +251,7 @@ fn context_created() -> bool {
 /// Rebind `hpy_debug_get_ctx` in the loaded `hpy.universal` at `path` to ours.
 #[pyfunction]
 fn _rebind_universal(path: &str) -> PyResult<usize> {
-    crate::interpose::rebind(path, "hpy_debug_get_ctx", crate::exports::hpy_debug_get_ctx as *const () as usize)
+    crate::face::interpose::rebind(path, "hpy_debug_get_ctx", crate::face::exports::hpy_debug_get_ctx as *const () as usize)
         .map_err(|e| PyRuntimeError::new_err(format!("hpydbg could not redirect hpy.universal's debug mode to its context: {}", e)))
 }
 
@@ -273,11 +271,11 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
     let reports = PyDict::new(py);
-    for (class, n) in crate::report::counts() {
+    for (class, n) in crate::diag::report::counts() {
         reports.set_item(class, n)?;
     }
     d.set_item("reports", reports)?;
-    d.set_item("reports_dropped", crate::report::dropped())?;
+    d.set_item("reports_dropped", crate::diag::report::dropped())?;
     Ok(d)
 }
 
@@ -290,15 +288,16 @@ fn _abi_layout() -> (Vec<(String, usize)>, Vec<(&'static str, &'static str, usiz
 /// `(member, C API name)` of every function of the context.
 #[pyfunction]
 fn _api_names() -> Vec<(&'static str, &'static str)> {
-    crate::api::api_names()
+    crate::func::functable::api_names()
 }
 
 /// What happens after a misuse: "abort" (default), "raise" or "log".
 #[pyfunction]
 fn set_policy(name: &str) -> PyResult<()> {
-    let p = crate::settings::Policy::parse(name)
+    let p = crate::state::settings::Policy::parse(name)
         .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown policy {:?}: use 'abort', 'raise' or 'log'", name)))?;
     SETTINGS.set_policy(p);
+    ctx::settings_changed();
     Ok(())
 }
 
@@ -312,7 +311,7 @@ fn get_policy() -> &'static str {
 fn take_reports(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let json = py.import("json")?;
     let list = PyList::empty(py);
-    for r in crate::report::take_reports() {
+    for r in crate::diag::report::take_reports() {
         list.append(json.call_method1("loads", (r.json(),))?)?;
     }
     Ok(list)
@@ -324,11 +323,11 @@ fn take_reports(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
 fn set_log(path: Option<&str>, format: Option<&str>) -> PyResult<()> {
     let f = match format {
         None => None,
-        Some("text") => Some(crate::log::Format::Text),
-        Some("json") => Some(crate::log::Format::Json),
+        Some("text") => Some(crate::diag::log::Format::Text),
+        Some("json") => Some(crate::diag::log::Format::Json),
         Some(other) => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown format {:?}", other))),
     };
-    crate::log::configure(path, f).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+    crate::diag::log::configure(path, f).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
 }
 
 #[pymodule]

@@ -1,0 +1,6 @@
+//! Layer 5: the functions of the debug context.
+pub mod call;
+pub mod functable;
+pub mod generated;
+pub mod manual;
+pub mod trampoline;

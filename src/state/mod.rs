@@ -1,0 +1,3 @@
+//! Layer 3: settings and the state shared by all contexts.
+pub mod ctx;
+pub mod settings;

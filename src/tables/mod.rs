@@ -1,0 +1,3 @@
+//! Layer 2: the tables of handles, builders and trackers.
+pub mod builders;
+pub mod handles;
