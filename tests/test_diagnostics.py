@@ -37,6 +37,30 @@ def test_use_after_close_caught_after_100000_other_handles(misuse_dir):
     assert rec["site"]["function"] == "use_after_many_impl"
 
 
+def test_identical_misuses_are_printed_once_and_counted(misuse_dir):
+    # 10,000 times the same misuse at the same site: one full report in the
+    # log, one record for take_reports() with the count, a total at exit.
+    code = """
+import time, misuse
+from hpydbg import _hpydbg
+for i in range(10000):
+    try:
+        misuse.call_with_raw(0, 0x1230)
+    except Exception:
+        pass
+rep = _hpydbg.take_reports()
+print(len(rep), rep[0]["count"], rep[0]["total"], rep[0]["class"])
+"""
+    r, records = run_logged(misuse_dir, code)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["1", "10000", "10000", "not-a-handle"]
+    misuses = [x for x in records if x["event"] == "misuse"]
+    repeats = [x for x in records if x["event"] == "repeat"]
+    assert len(misuses) == 1, records[:3]
+    assert [(x["class"], x["count"], x["shown"]) for x in repeats] == [("not-a-handle", 10000, 1)]
+    assert repeats[0]["site"]["function"] == misuses[0]["site"]["function"]
+
+
 def test_garbage_values_are_reported_never_crash(misuse_dir):
     # 1000 random non-handle values, 250 for each of 4 API functions.
     code = """
@@ -54,7 +78,8 @@ for i in range(1000):
         pass
     n += 1
 reports = _hpydbg.take_reports()
-print(n, len(reports), sorted({r["class"] for r in reports}), sorted({r["api"] for r in reports}))
+# Identical reports (class, API, site) are kept once, with their count.
+print(n, sum(r["count"] for r in reports), sorted({r["class"] for r in reports}), sorted({r["api"] for r in reports}))
 """
     r, records = run_logged(misuse_dir, code)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -111,7 +136,11 @@ print("ok")
 """
     r, records = run_logged(misuse_dir, code)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
-    assert len(records) == 300 and {x["class"] for x in records} == {"outside-python"}
+    # One full report, then counted: the exit summary has the total.
+    misuses = [x for x in records if x["event"] == "misuse"]
+    repeats = [x for x in records if x["event"] == "repeat"]
+    assert len(misuses) == 1 and misuses[0]["class"] == "outside-python", records
+    assert [(x["class"], x["count"]) for x in repeats] == [("outside-python", 300)], records
 
 
 def test_context_used_by_a_c_thread_without_the_gil_is_refused_not_deadlocked(misuse_dir):

@@ -56,8 +56,15 @@ def test_json_lines_on_stderr_match_the_schema(workdir):  # noqa: F811
     assert any(f["function"] == "leak_impl" for f in rec["opened_at"])
 
 
-def test_json_without_traces_has_null_site_and_no_stack(workdir):  # noqa: F811
+def test_json_without_traces_still_has_the_site(workdir):  # noqa: F811
+    # No per-handle stack traces: the site table still knows where.
     r = hpydbg_run(["--traces", "0", "leaky.py"], workdir, HPY_DEBUG_LOG_FORMAT="json")
+    [rec] = records(r.stderr)
+    assert rec["site"]["function"] == "leak_impl" and rec["site"]["line"] == LEAK_LINE
+
+
+def test_json_with_sites_off_has_null_site_and_no_stack(workdir):  # noqa: F811
+    r = hpydbg_run(["--traces", "0", "leaky.py"], workdir, HPY_DEBUG_LOG_FORMAT="json", HPY_DEBUG_SITES="0")
     [rec] = records(r.stderr)
     assert rec["site"] is None and "opened_at" not in rec
 

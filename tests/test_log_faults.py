@@ -23,7 +23,7 @@ print(json.dumps({"taken": len(_hpydbg.take_reports())}))
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_log_to_dev_full_falls_back_to_stderr(stress_dir, fmt):
-    r, timed_out = run_script(CODE, stress_dir, {"HPY_DEBUG_POLICY": "log", "HPY_DEBUG_LOG": "/dev/full",
+    r, timed_out = run_script(CODE, stress_dir, {"HPY_DEBUG_POLICY": "log", "HPY_DEBUG_LOG": "/dev/full", "HPY_DEBUG_REPORT_LIMIT": "10",
                                                  "HPY_DEBUG_LOG_FORMAT": fmt, "HPY_DEBUG_EXIT_REPORT": "1"},
                               timeout=60)
     assert not timed_out
@@ -38,7 +38,7 @@ def test_log_to_dev_full_falls_back_to_stderr(stress_dir, fmt):
 
 def test_log_to_unopenable_path_says_so(stress_dir, tmp_path):
     bad = tmp_path / "no" / "such" / "dir" / "log.jsonl"
-    r, _ = run_script(CODE, stress_dir, {"HPY_DEBUG_POLICY": "log", "HPY_DEBUG_LOG": str(bad),
+    r, _ = run_script(CODE, stress_dir, {"HPY_DEBUG_POLICY": "log", "HPY_DEBUG_LOG": str(bad), "HPY_DEBUG_REPORT_LIMIT": "10",
                                          "HPY_DEBUG_LOG_FORMAT": "json"}, timeout=60)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("not-a-handle") >= 3

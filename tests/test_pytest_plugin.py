@@ -100,6 +100,15 @@ def test_extension_imported_by_conftest_is_in_debug_mode(project):
 
 
 def test_traces_can_be_turned_off(project):
+    # Per-handle traces off: the site is still known (from the site table).
+    project.makepyfile(test_plain=PLAIN_TESTS)
+    r = run(project, "--hpy-debug", "--hpy-debug-traces=0")
+    r.assert_outcomes(failed=1, passed=1)
+    r.stdout.fnmatch_lines([f"  1 x opened at leak_impl at *leakext.c:{LEAK_LINE} (leakext.hpy0.so)"])
+
+
+def test_sites_can_be_turned_off(project, monkeypatch):
+    monkeypatch.setenv("HPY_DEBUG_SITES", "0")
     project.makepyfile(test_plain=PLAIN_TESTS)
     r = run(project, "--hpy-debug", "--hpy-debug-traces=0")
     r.assert_outcomes(failed=1, passed=1)

@@ -34,7 +34,10 @@ def run_case(stress_dir, tmp_path, body, policy="log", timeout=60):
     log = tmp_path / "log.jsonl"
     r, timed_out = run_script(PRELUDE + body + "\nprint(json.dumps(out))\n", stress_dir,
                               {"HPY_DEBUG_POLICY": policy, "HPY_DEBUG_LOG": str(log),
-                               "HPY_DEBUG_LOG_FORMAT": "json"}, timeout=timeout)
+                               "HPY_DEBUG_LOG_FORMAT": "json",
+                               # Every report printed (no de-duplication):
+                               # these tests count them one by one.
+                               "HPY_DEBUG_REPORT_LIMIT": "1000000"}, timeout=timeout)
     assert not timed_out, "deadlock (timeout):\n" + r.stderr[-3000:]
     assert r.returncode == 0, r.stderr[-4000:]
     res = last_json(r.stdout)

@@ -15,8 +15,8 @@ import sys
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-NO_TRACES_HINT = ("(allocation sites are unknown: run with HPY_DEBUG_TRACES=16, or call "
-                  "hpy.debug.set_handle_stack_trace_limit(16), to record where handles are opened)")
+NO_TRACES_HINT = ("(allocation sites are unknown: site recording is off (HPY_DEBUG_SITES=0), "
+                  "or no frame of the extension's own code was found on the stack)")
 WHAT_TO_DO = ("  what to do: close every handle you open with HPy_Close once you are done "
               "with it (or return it); HPyTracker helps on error paths.")
 
@@ -214,6 +214,10 @@ def print_exit_summary() -> None:
     if not _hpydbg.context_created():
         return
     emit_leaks(_hpydbg.get_open_handles(0), " (open when the program exited)")
+    # Reports printed once and then only counted: their totals.
+    emit_repeats = getattr(_hpydbg, "emit_repeats", None)
+    if emit_repeats is not None:
+        emit_repeats()
 
 
 # -- misuse reports (from _hpydbg.take_reports()) ---------------------------

@@ -21,7 +21,12 @@ impl Trace {
         Trace(ips.into_boxed_slice())
     }
 
-    /// One line per frame: `function at file:line (object)`.
+    pub fn ips(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// One line per frame, inlined frames included:
+    /// `function at file:line (object)`.
     pub fn render(&self, indent: &str) -> String {
         let mut out = String::new();
         for (i, f) in self.resolve().iter().enumerate() {
@@ -30,62 +35,158 @@ impl Trace {
         out
     }
 
+    /// Every frame, innermost first; one return address gives several when
+    /// the compiler inlined calls there.
     pub fn resolve(&self) -> Vec<Frame> {
-        self.0.iter().map(|&ip| resolve(ip)).collect()
+        self.0.iter().flat_map(|&ip| resolve(ip)).collect()
     }
 
-    /// The frame a person should look at: the first one in extension code,
-    /// i.e. with source information, outside HPy's own headers and helper
-    /// sources (`hpy/devel/...`), CPython and the C library.
-    pub fn site(&self) -> Option<Frame> {
-        self.0.iter().map(|&ip| resolve(ip)).find(|f| f.is_extension_code())
+    /// The frame a person should look at, with the frame it was inlined
+    /// into (see [`site_of`]).
+    pub fn site(&self) -> Option<Site> {
+        site_of(&self.resolve())
     }
 }
 
 /// A resolved frame.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
+    /// Demangled (C++ and Rust).
     pub function: Option<String>,
     pub file: Option<String>,
     pub line: Option<u32>,
     pub object: String,
     pub ip: usize,
+    /// The compiler inlined this function into the next frame (same ip).
+    pub inlined: bool,
 }
 
 impl Frame {
-    pub fn text(&self) -> String {
-        let name = self.function.clone().unwrap_or_else(|| format!("{:#x}", self.ip));
+    pub fn name(&self) -> String {
+        self.function.clone().unwrap_or_else(|| format!("{:#x}", self.ip))
+    }
+
+    pub fn location(&self) -> String {
         match (&self.file, self.line) {
-            (Some(f), Some(l)) => format!("{} at {}:{} ({})", name, f, l, self.object),
-            _ => format!("{} ({})", name, self.object),
+            (Some(f), Some(l)) => format!("{} at {}:{}", self.name(), f, l),
+            _ => self.name(),
         }
     }
 
-    fn is_extension_code(&self) -> bool {
+    pub fn text(&self) -> String {
+        format!("{} ({}){}", self.location(), self.object, if self.inlined { " [inlined]" } else { "" })
+    }
+
+    /// The extension's own code: with source information, outside HPy's
+    /// headers and helper sources (`hpy/devel/...`), system headers,
+    /// CPython, the C library, the universal module and hpydbg.
+    pub fn is_extension_code(&self) -> bool {
         let Some(file) = self.file.as_deref() else { return false };
         let o = self.object.as_str();
         !(file.contains("/hpy/devel/")
             || file.contains("/hpy/tools/")
+            || file.starts_with("/usr/include/")
+            || file.starts_with("/usr/lib/gcc/")
             || o.starts_with("libpython")
             || o.starts_with("python")
             || o.starts_with("libc.")
+            || o.starts_with("libstdc++")
             || o.starts_with("universal.")
             || o.starts_with("_hpydbg."))
     }
 }
 
-fn resolve(ip: usize) -> Frame {
-    let mut f = Frame { ip, object: object_of(ip), ..Default::default() };
-    // Return addresses point after the call: look up ip - 1.
-    backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {
-        if f.function.is_some() {
-            return;
+/// Where a report points: the first frame of the extension's own code, and
+/// the function it was inlined into, if it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub frame: Frame,
+    pub inlined_into: Option<Frame>,
+}
+
+impl Site {
+    /// `helper at f.c:12 (x.so), inlined into caller at f.c:30`.
+    pub fn text(&self) -> String {
+        let f = &self.frame;
+        let mut s = format!("{} ({})", f.location(), f.object);
+        if let Some(outer) = &self.inlined_into {
+            let _ = write!(s, ", inlined into {}", outer.location());
         }
-        f.function = sym.name().map(|n| n.to_string());
-        f.file = sym.filename().map(|p| p.display().to_string());
-        f.line = sym.lineno();
+        s
+    }
+}
+
+/// The first frame, inlined or not, that is the extension's own code (see
+/// [`Frame::is_extension_code`]); HPy's inline API functions and runtime
+/// helpers are skipped, so that the site is the extension line that made
+/// the call.
+pub fn site_of(frames: &[Frame]) -> Option<Site> {
+    let i = frames.iter().position(|f| f.is_extension_code())?;
+    let frame = frames[i].clone();
+    let inlined_into = if frame.inlined { frames.get(i + 1).cloned() } else { None };
+    Some(Site { frame, inlined_into })
+}
+
+/// All frames at return address `ip`, innermost first (cached: an address
+/// is symbolised once per process).
+pub fn resolve(ip: usize) -> Vec<Frame> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<usize, Vec<Frame>>>> = Mutex::new(None);
+    if let Some(v) = crate::base::sync::lock(&CACHE).get_or_insert_with(HashMap::new).get(&ip) {
+        return v.clone();
+    }
+    let v = resolve_uncached(ip);
+    crate::base::sync::lock(&CACHE).get_or_insert_with(HashMap::new).insert(ip, v.clone());
+    v
+}
+
+fn resolve_uncached(ip: usize) -> Vec<Frame> {
+    let object = object_of(ip);
+    let mut frames: Vec<Frame> = Vec::new();
+    // Return addresses point after the call: `backtrace::resolve` looks up
+    // ip - 1 itself.  The closure is called once per inlined frame,
+    // innermost first, then for the function that holds the code.
+    backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+        frames.push(Frame {
+            function: sym.name().map(|n| without_parameters(&n.to_string()).to_string()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+            object: object.clone(),
+            ip,
+            inlined: true,
+        });
     });
-    f
+    match frames.last_mut() {
+        Some(last) => last.inlined = false,
+        None => frames.push(Frame { object, ip, ..Default::default() }),
+    }
+    frames
+}
+
+/// `ns::Type::method(int, char*) const` -> `ns::Type::method`: the
+/// demangled C++ parameter list says nothing a file:line does not.
+fn without_parameters(name: &str) -> &str {
+    let t = name.trim_end_matches(" const").trim_end_matches(" volatile");
+    if !t.ends_with(')') {
+        return name;
+    }
+    let mut depth = 0;
+    for (i, c) in t.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    // `operator()` keeps its own parentheses.
+                    let head = &t[..i];
+                    return if head.is_empty() || head.ends_with("operator") { name } else { head };
+                }
+            }
+            _ => {}
+        }
+    }
+    name
 }
 
 fn own_range() -> (usize, usize) {
@@ -143,4 +244,36 @@ pub fn object_of(ip: usize) -> String {
     }
     let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
     name.rsplit('/').next().unwrap_or(&name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cxx_parameters_are_dropped() {
+        assert_eq!(without_parameters("geo::Path::area(_HPyContext_s*, _HPy_s)"), "geo::Path::area");
+        assert_eq!(without_parameters("a::b<int (*)(int)>::c(int) const"), "a::b<int (*)(int)>::c");
+        assert_eq!(without_parameters("f::operator()"), "f::operator()");
+        assert_eq!(without_parameters("plain_c"), "plain_c");
+    }
+
+    fn frame(function: &str, file: &str, inlined: bool) -> Frame {
+        Frame { function: Some(function.into()), file: Some(file.into()), line: Some(1), object: "x.hpy0.so".into(), ip: 1, inlined }
+    }
+
+    #[test]
+    fn the_site_is_the_first_extension_frame_even_if_inlined() {
+        let frames = vec![
+            frame("HPy_Dup", "/v/lib/python3.11/site-packages/hpy/devel/include/hpy/universal/autogen_trampolines.h", true),
+            frame("helper", "/p/x.c", true),
+            frame("caller", "/p/x.c", false),
+        ];
+        let s = site_of(&frames).unwrap();
+        assert_eq!(s.frame.function.as_deref(), Some("helper"));
+        assert_eq!(s.inlined_into.unwrap().function.as_deref(), Some("caller"));
+        let s = site_of(&frames[2..]).unwrap();
+        assert!(s.inlined_into.is_none());
+        assert!(site_of(&frames[..1]).is_none());
+    }
 }

@@ -17,11 +17,13 @@ use pyo3::prelude::*;
 
 use crate::tables::builders::{AuxError, AuxKind};
 use crate::base::sync::lock;
-use crate::state::ctx::{self, SETTINGS, TABLE};
+use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{decode, Lookup};
 use crate::diag::log::{self, json_str};
 use crate::state::settings::Policy;
-use crate::base::stacktrace::{Frame, Trace};
+use crate::base::pyframe::{self, PyLocation};
+use crate::base::stacktrace::{Frame, Site, Trace};
+use crate::diag::repeats;
 
 pyo3::create_exception!(hpydbg, HPyDebugError, pyo3::exceptions::PyException, "A misuse of the HPy API found by hpydbg.");
 
@@ -40,37 +42,96 @@ pub enum Outcome {
     Skip,
 }
 
-/// How the value was used, for the report.
-#[derive(Copy, Clone)]
-pub enum Use<'a> {
-    /// Passed as argument `name` of API function `api`.
-    Arg { api: &'a str, name: &'a str },
-    /// Closed with `HPy_Close` (or by a tracker).
-    Close { api: &'a str },
-    /// Returned to the runtime by an extension function.
-    Return,
-    /// An argument handle the runtime closes after the call.
-    CallArg,
-    /// `HPy_Close` of an argument handle (the runtime owns it).
-    CloseArg { api: &'a str },
+/// The extension function a trampoline called, for reports made when it
+/// returns: its address (symbolised when reported) and signature.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Callee {
+    pub func: usize,
+    pub sig: i32,
 }
 
-impl Use<'_> {
+impl Callee {
+    /// What the runtime calls it as.
+    pub fn kind(&self) -> &'static str {
+        use crate::abi::sig::*;
+        match self.sig {
+            NOARGS | O | VARARGS | KEYWORDS => "method",
+            GETTER => "getter",
+            SETTER => "setter",
+            NEWFUNC => "tp_new slot",
+            INITPROC => "tp_init slot",
+            GETBUFFERPROC => "getbuffer slot",
+            RELEASEBUFFERPROC => "releasebuffer slot",
+            DESTRUCTOR => "tp_finalize slot",
+            MOD_CREATE => "module create slot",
+            _ => "slot",
+        }
+    }
+
+    /// The function's own frame: its name, and the file:line of its code.
+    pub fn frame(&self) -> Frame {
+        let frames = crate::base::stacktrace::resolve(self.func + 1);
+        frames.last().cloned().unwrap_or_default()
+    }
+}
+
+/// How the value was used, for the report.
+#[derive(Copy, Clone, Debug)]
+pub enum Use {
+    /// Passed as argument `name` of API function `api`.
+    Arg { api: &'static str, name: &'static str },
+    /// Closed with `HPy_Close` (or by a tracker).
+    Close { api: &'static str },
+    /// Returned to the runtime by an extension function.
+    Return(Callee),
+    /// The `obj` of the buffer a getbuffer slot filled.
+    BufferObj(Callee),
+    /// An argument handle the runtime closes after the call.
+    CallArg(Callee),
+    /// `HPy_Close` of an argument handle (the runtime owns it).
+    CloseArg { api: &'static str },
+}
+
+impl Use {
     fn api(&self) -> Option<&str> {
         match *self {
             Use::Arg { api, .. } | Use::Close { api } | Use::CloseArg { api } => Some(api),
-            Use::Return | Use::CallArg => None,
+            Use::Return(_) | Use::CallArg(_) | Use::BufferObj(_) => None,
         }
     }
 
-    fn describe(&self) -> String {
+    fn callee(&self) -> Option<Callee> {
+        match *self {
+            Use::Return(c) | Use::CallArg(c) | Use::BufferObj(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn describe(&self, callee: Option<&Function>) -> String {
+        let who = callee.map(|f| format!("{} ({})", f.frame.name(), f.kind)).unwrap_or_else(|| "an extension function".into());
         match *self {
             Use::Arg { api, name } => format!("passed as argument '{}' of {}()", name, api),
             Use::Close { api } | Use::CloseArg { api } => format!("closed by {}()", api),
-            Use::Return => "returned by an extension function to its caller".into(),
-            Use::CallArg => "argument handle checked when the extension function returned".into(),
+            Use::Return(_) => format!("returned by {} to its caller", who),
+            Use::BufferObj(_) => format!("the 'obj' of the HPy_buffer filled by {}", who),
+            Use::CallArg(_) => format!("argument handle checked when {} returned", who),
         }
     }
+}
+
+/// The extension function a return-time report is about.
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub frame: Frame,
+    pub kind: &'static str,
+}
+
+/// Where a handle was opened or closed, when no per-handle stack trace
+/// was kept: from the site table.
+#[derive(Clone, Debug)]
+pub struct SiteRef {
+    pub site: Option<Site>,
+    pub python: Option<PyLocation>,
 }
 
 /// One finding.
@@ -83,14 +144,34 @@ pub struct Report {
     pub detail: String,
     pub todo: String,
     pub usage: Option<String>,
+    use_: Option<Use>,
     pub handle: Option<isize>,
+    /// `ctx->h_None` & co.
+    pub constant: Option<&'static str>,
     /// Frame of the extension where the faulty call was made.
-    pub site: Option<Frame>,
+    pub site: Option<Site>,
+    /// The innermost Python frame when it was made.
+    pub python: Option<PyLocation>,
+    /// The test running then (set by the pytest plugin).
+    pub test: Option<String>,
+    /// The extension function concerned (return-time reports).
+    pub function: Option<Function>,
     pub opened_at: Option<Trace>,
     pub closed_at: Option<Trace>,
+    pub opened_site: Option<SiteRef>,
+    pub closed_site: Option<SiteRef>,
     pub note: Option<String>,
     /// A user callback handled it (set_on_invalid_handle & co.).
     pub callback: bool,
+    /// Occurrences of this report (same class, API, site): in the window
+    /// since the last `take_reports`, and in all.
+    pub count: u64,
+    pub total: u64,
+    /// Where it happened, before symbolising: what de-duplication keys on.
+    key: repeats::Key,
+    callee: Option<Callee>,
+    locate: bool,
+    lookup: Option<Lookup>,
 }
 
 impl Report {
@@ -102,30 +183,98 @@ impl Report {
             detail,
             todo: todo.to_string(),
             usage: None,
+            use_: None,
             handle: None,
+            constant: None,
             site: None,
+            python: None,
+            test: None,
+            function: None,
             opened_at: None,
             closed_at: None,
+            opened_site: None,
+            closed_site: None,
             note: None,
             callback: false,
+            count: 1,
+            total: 1,
+            key: repeats::Key::default(),
+            callee: None,
+            locate: false,
+            lookup: None,
         }
     }
 
-    /// Record where the faulty call happened (the current stack).
+    /// The faulty call happened here: record where (cheaply now; the stack
+    /// is captured and symbolised only if the report is not a repeat).
     fn here(mut self) -> Self {
-        self.site = Trace::capture(48).site();
+        self.locate = true;
+        self.key.ra = ctx::caller_ra();
+        self.key.code = pyframe::current_code();
         self
     }
 
-    /// Attach what the table knows about handle `h`.
+    /// The report is about what extension function `c` returned.
+    fn about(mut self, c: Callee) -> Self {
+        self.key.ra = c.func;
+        self.key.code = pyframe::current_code();
+        self.function = Some(Function { frame: Frame::default(), kind: c.kind() });
+        self.callee = Some(c);
+        self
+    }
+
+    /// Attach handle `h` (what the table knows is read when the report is
+    /// completed).
     fn with_handle(mut self, h: isize, l: Lookup) -> Self {
         self.handle = Some(h);
+        self.lookup = Some(l);
+        if let Lookup::Immortal { index, .. } = l {
+            self.constant = ctx::constant_name(index);
+        }
+        self
+    }
+
+    /// Everything a first report says: the site and Python line, what the
+    /// table knows of the handle, the function's name.
+    fn complete(&mut self) {
+        if self.locate {
+            self.site = Trace::capture(48).site();
+        }
+        if self.locate || self.callee.is_some() {
+            self.python = pyframe::locate(pyframe::is_tooling_file).map(|(loc, code)| {
+                unsafe { pyo3::ffi::Py_DecRef(code) };
+                loc
+            });
+        }
+        self.test = current_test();
+        if let (Some(c), Some(f)) = (self.callee, self.function.as_mut()) {
+            f.frame = c.frame();
+            if self.site.is_none() {
+                self.site = Some(Site { frame: f.frame.clone(), inlined_into: None });
+            }
+        }
+        if let Some(u) = self.use_ {
+            self.usage = Some(u.describe(self.function.as_ref()));
+        }
+        let Some(l) = self.lookup else { return };
         let t = TABLE.lock();
         match l {
             Lookup::Closed { index, .. } | Lookup::Open { index, .. } | Lookup::Immortal { index, .. } => {
                 if let Some(e) = t.extra(index) {
                     self.opened_at = e.opened_at.clone();
                     self.closed_at = e.closed_at.clone();
+                }
+                let (opened, closed) = t.sites_of(index);
+                let argument = t.is_argument(index);
+                drop(t);
+                if self.opened_at.is_none() && opened != 0 {
+                    self.opened_site = site_ref(opened);
+                }
+                if self.closed_at.is_none() && closed != 0 && !matches!(l, Lookup::Open { .. }) {
+                    self.closed_site = site_ref(closed);
+                }
+                if argument && self.note.is_none() {
+                    self.note = Some("an argument handle: the runtime opened it for the call and closes it when the function returns".into());
                 }
             }
             Lookup::Stale { reused, now_gen, .. } => {
@@ -137,7 +286,6 @@ impl Report {
             }
             _ => {}
         }
-        self
     }
 
     pub fn text(&self) -> String {
@@ -152,22 +300,40 @@ impl Report {
         if let Some(site) = &self.site {
             let _ = writeln!(out, "  at: {}", site.text());
         }
+        if let Some(p) = &self.python {
+            let _ = writeln!(out, "  python: {}", p.text());
+        }
+        if let Some(t) = &self.test {
+            let _ = writeln!(out, "  test: {}", t);
+        }
         if let Some(h) = self.handle {
-            let _ = write!(out, "  handle: {:#x}", h);
-            if let Some((index, gen)) = decode(h) {
-                let _ = write!(out, " (slot {}, generation {})", index, gen);
+            match self.constant {
+                Some(c) => {
+                    let _ = write!(out, "  handle: ctx->{} ({:#x}, a context constant)", c, h);
+                }
+                None => {
+                    let _ = write!(out, "  handle: {:#x}", h);
+                    if let Some((index, gen)) = decode(h) {
+                        let _ = write!(out, " (slot {}, generation {})", index, gen);
+                    }
+                }
             }
             out.push('\n');
             if let Some(n) = &self.note {
                 let _ = writeln!(out, "  {}", n);
             }
-            trace_lines(&mut out, "opened at", self.opened_at.as_ref(), true);
-            if self.closed_at.is_some() || matches!(self.class, "use-after-close" | "double-close" | "return-closed" | "argument-closed") {
-                trace_lines(&mut out, "closed at", self.closed_at.as_ref(), self.note.is_none());
+            if self.constant.is_none() {
+                place_lines(&mut out, "opened at", self.opened_at.as_ref(), self.opened_site.as_ref());
+                if self.closed_at.is_some() || self.closed_site.is_some() || matches!(self.class, "use-after-close" | "double-close" | "return-closed" | "argument-closed") {
+                    place_lines(&mut out, "closed at", self.closed_at.as_ref(), self.closed_site.as_ref());
+                }
             }
         }
         if let (None, Some(n)) = (self.handle, &self.note) {
             let _ = writeln!(out, "  note: {}", n);
+        }
+        if self.total > 1 {
+            let _ = writeln!(out, "  seen: {} times so far (repeats are counted, not printed: HPY_DEBUG_REPORT_LIMIT)", self.total);
         }
         let _ = writeln!(out, "  what to do: {}", self.todo);
         out
@@ -175,32 +341,97 @@ impl Report {
 
     pub fn json(&self) -> String {
         let opt = |s: &Option<String>| s.as_deref().map(json_str).unwrap_or_else(|| "null".into());
+        let function = match &self.function {
+            Some(f) => format!(
+                "{{\"name\": {}, \"kind\": {}, \"file\": {}, \"line\": {}, \"object\": {}}}",
+                json_str(&f.frame.name()),
+                json_str(f.kind),
+                f.frame.file.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+                f.frame.line.map(|l| l.to_string()).unwrap_or_else(|| "null".into()),
+                json_str(&f.frame.object)
+            ),
+            None => "null".into(),
+        };
         format!(
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
-             \"handle\": {}, \"note\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \"pid\": {}}}",
+             \"handle\": {}, \"constant\": {}, \"note\": {}, \"site\": {}, \"python\": {}, \"test\": {}, \"function\": {}, \
+             \"opened_at\": {}, \"closed_at\": {}, \"opened_site\": {}, \"closed_site\": {}, \"callback\": {}, \
+             \"count\": {}, \"total\": {}, \"pid\": {}}}",
             json_str(self.class),
             opt(&self.api),
             json_str(&self.message),
             json_str(&self.detail),
             json_str(&self.todo),
             self.handle.map(|h| json_str(&format!("{:#x}", h))).unwrap_or_else(|| "null".into()),
+            self.constant.map(|c| json_str(&format!("ctx->{}", c))).unwrap_or_else(|| "null".into()),
             opt(&self.note),
-            self.site.as_ref().map(frame_json).unwrap_or_else(|| "null".into()),
+            self.site.as_ref().map(site_json).unwrap_or_else(|| "null".into()),
+            self.python.as_ref().map(python_json).unwrap_or_else(|| "null".into()),
+            opt(&self.test),
+            function,
             trace_json(self.opened_at.as_ref()),
             trace_json(self.closed_at.as_ref()),
+            self.opened_site.as_ref().map(site_ref_json).unwrap_or_else(|| "null".into()),
+            self.closed_site.as_ref().map(site_ref_json).unwrap_or_else(|| "null".into()),
             self.callback,
+            self.count,
+            self.total,
             std::process::id()
         )
     }
 }
 
+fn site_ref(id: u32) -> Option<SiteRef> {
+    let mut t = SITES.lock();
+    let info = t.get_mut(id)?;
+    // Symbolising reads files, not the tables: but it is done once per
+    // site, and the guard is ours alone.
+    let site = info.site();
+    Some(SiteRef { site, python: info.python.clone() })
+}
+
 pub fn frame_json(f: &Frame) -> String {
     format!(
-        "{{\"function\": {}, \"file\": {}, \"line\": {}, \"object\": {}}}",
+        "{{\"function\": {}, \"file\": {}, \"line\": {}, \"object\": {}, \"inlined\": {}}}",
         f.function.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
         f.file.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
         f.line.map(|l| l.to_string()).unwrap_or_else(|| "null".into()),
-        json_str(&f.object)
+        json_str(&f.object),
+        f.inlined
+    )
+}
+
+/// `{function, file, line, object, inlined_into: {function, file, line} | null}`.
+pub fn site_json(s: &Site) -> String {
+    let f = &s.frame;
+    let into = match &s.inlined_into {
+        Some(o) => format!(
+            "{{\"function\": {}, \"file\": {}, \"line\": {}}}",
+            json_str(&o.name()),
+            o.file.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+            o.line.map(|l| l.to_string()).unwrap_or_else(|| "null".into())
+        ),
+        None => "null".into(),
+    };
+    format!(
+        "{{\"function\": {}, \"file\": {}, \"line\": {}, \"object\": {}, \"inlined_into\": {}}}",
+        f.function.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+        f.file.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+        f.line.map(|l| l.to_string()).unwrap_or_else(|| "null".into()),
+        json_str(&f.object),
+        into
+    )
+}
+
+pub fn python_json(p: &PyLocation) -> String {
+    format!("{{\"file\": {}, \"line\": {}, \"function\": {}}}", json_str(&p.file), p.line, json_str(&p.function))
+}
+
+fn site_ref_json(s: &SiteRef) -> String {
+    format!(
+        "{{\"site\": {}, \"python\": {}}}",
+        s.site.as_ref().map(site_json).unwrap_or_else(|| "null".into()),
+        s.python.as_ref().map(python_json).unwrap_or_else(|| "null".into())
     )
 }
 
@@ -211,24 +442,44 @@ pub fn trace_json(t: Option<&Trace>) -> String {
     }
 }
 
-fn trace_lines(out: &mut String, label: &str, t: Option<&Trace>, hint: bool) {
-    match t {
-        Some(t) => {
-            let _ = writeln!(out, "  {}:", label);
-            out.push_str(&t.render("    "));
+/// `opened at:` / `closed at:` lines: the per-handle stack when kept, else
+/// the site; nothing known is said plainly (it is not "traces are off").
+fn place_lines(out: &mut String, label: &str, t: Option<&Trace>, site: Option<&SiteRef>) {
+    if let Some(t) = t {
+        let _ = writeln!(out, "  {}:", label);
+        out.push_str(&t.render("    "));
+        return;
+    }
+    match site {
+        Some(s) => {
+            let where_ = s.site.as_ref().map(|x| x.text()).unwrap_or_else(|| "(no extension frame found)".into());
+            let _ = writeln!(out, "  {}: {}", label, where_);
+            if let Some(p) = &s.python {
+                let _ = writeln!(out, "    python: {}", p.text());
+            }
         }
-        None if hint => {
-            let _ = writeln!(
-                out,
-                "  {}: unknown (stack traces are off: HPY_DEBUG_TRACES=16 or hpy.debug.set_handle_stack_trace_limit(16) records them)",
-                label
-            );
+        None if !SETTINGS.sites() => {
+            let _ = writeln!(out, "  {}: unknown (sites are off: HPY_DEBUG_SITES=0)", label);
         }
-        None => {}
+        None => {
+            let _ = writeln!(out, "  {}: unknown", label);
+        }
     }
 }
 
-/// Reports kept for `take_reports()` (bounded) and counts by class.
+/// The test in progress, as the pytest plugin said (`set_test_id`).
+static TEST_ID: Mutex<Option<String>> = Mutex::new(None);
+
+pub fn set_test_id(id: Option<String>) {
+    *lock(&TEST_ID) = id;
+}
+
+fn current_test() -> Option<String> {
+    lock(&TEST_ID).clone()
+}
+
+/// Reports kept for `take_reports()` (bounded; one per distinct report of
+/// the window, with its count) and counts by class.
 struct Kept {
     recent: VecDeque<Report>,
     counts: HashMap<&'static str, u64>,
@@ -243,7 +494,6 @@ const KEEP_MAX: usize = 100_000;
 fn keep(r: &Report) {
     let mut g = lock(&KEPT);
     let k = g.get_or_insert_with(|| Kept { recent: VecDeque::new(), counts: HashMap::new(), dropped: 0 });
-    *k.counts.entry(r.class).or_insert(0) += 1;
     if k.recent.len() >= KEEP_MAX {
         k.recent.pop_front();
         k.dropped += 1;
@@ -251,10 +501,33 @@ fn keep(r: &Report) {
     k.recent.push_back(r.clone());
 }
 
-/// Reports since the last call, oldest first.
+fn count_class(class: &'static str) {
+    let mut g = lock(&KEPT);
+    let k = g.get_or_insert_with(|| Kept { recent: VecDeque::new(), counts: HashMap::new(), dropped: 0 });
+    *k.counts.entry(class).or_insert(0) += 1;
+}
+
+/// Reports since the last call, oldest first.  A report repeated in the
+/// window beyond the limit is there `limit` times; the last of them carries
+/// the count of the rest, so that the counts add up to the occurrences.
 pub fn take_reports() -> Vec<Report> {
     let mut g = lock(&KEPT);
-    g.as_mut().map(|k| k.recent.drain(..).collect()).unwrap_or_default()
+    let mut v: Vec<Report> = g.as_mut().map(|k| k.recent.drain(..).collect()).unwrap_or_default();
+    drop(g);
+    let counts = repeats::new_window();
+    let mut kept: HashMap<repeats::Key, u64> = HashMap::new();
+    for r in v.iter() {
+        *kept.entry(r.key.clone()).or_insert(0) += 1;
+    }
+    let mut done: HashMap<repeats::Key, ()> = HashMap::new();
+    for r in v.iter_mut().rev() {
+        let Some(&(window, total)) = counts.get(&r.key) else { continue };
+        r.total = total;
+        if done.insert(r.key.clone(), ()).is_none() {
+            r.count = window.saturating_sub(kept[&r.key] - 1).max(1);
+        }
+    }
+    v
 }
 
 /// Reports no longer held for `take_reports()`.
@@ -270,6 +543,43 @@ pub fn counts() -> Vec<(&'static str, u64)> {
     v
 }
 
+/// The first full report of each key, for the end-of-run summary.
+static FIRSTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+
+/// One line (text) or record (JSON) per report that was repeated beyond
+/// what was printed, with its total; for the end of a run.
+pub fn emit_repeats() -> usize {
+    let rows: Vec<(Report, u64)> = lock(&FIRSTS)
+        .iter()
+        .map(|r| (r.clone(), repeats::total(&r.key)))
+        .filter(|(_, total)| *total > repeats::limit())
+        .collect();
+    for (r, total) in &rows {
+        let text = format!(
+            "hpydbg: {} x {} [{}]{}{} (printed {} time{})\n",
+            total,
+            r.detail,
+            r.class,
+            r.api.as_deref().map(|a| format!(" in {}()", a)).unwrap_or_default(),
+            r.site.as_ref().map(|s| format!(" at {}", s.text())).unwrap_or_default(),
+            repeats::limit(),
+            if repeats::limit() == 1 { "" } else { "s" }
+        );
+        let json = format!(
+            "{{\"event\": \"repeat\", \"class\": {}, \"api\": {}, \"site\": {}, \"python\": {}, \"count\": {}, \"shown\": {}, \"pid\": {}}}",
+            json_str(r.class),
+            r.api.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+            r.site.as_ref().map(site_json).unwrap_or_else(|| "null".into()),
+            r.python.as_ref().map(python_json).unwrap_or_else(|| "null".into()),
+            total,
+            repeats::limit(),
+            std::process::id()
+        );
+        log::emit(r.class, &text, &json);
+    }
+    rows.len()
+}
+
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Callback {
     None,
@@ -277,7 +587,34 @@ enum Callback {
     Builder,
 }
 
-/// Write, keep, then callback or policy.
+/// Write and keep (unless a repeat), with no callback and no policy.
+fn deliver_quietly(mut r: Report) -> Outcome {
+    r.key.class = r.class;
+    r.key.api = r.api.clone();
+    count_class(r.class);
+    publish(&mut r);
+    Outcome::Continue
+}
+
+/// The first `limit` reports of a key in a window are completed and kept;
+/// they are written while the key's total is within the limit.
+fn publish(r: &mut Report) {
+    let seen = repeats::seen(&r.key);
+    if seen.window > repeats::limit() {
+        return;
+    }
+    r.complete();
+    r.total = seen.total;
+    if seen.total <= repeats::limit() {
+        log::emit(r.class, &r.text(), &r.json());
+    }
+    if seen.total == 1 {
+        lock(&FIRSTS).push(r.clone());
+    }
+    keep(r);
+}
+
+/// Write (unless it is a repeat), keep, then callback or policy.
 fn deliver(mut r: Report, cb: Callback) -> Outcome {
     let slot = match cb {
         Callback::Handle => Some(&SETTINGS.on_invalid_handle),
@@ -286,24 +623,25 @@ fn deliver(mut r: Report, cb: Callback) -> Outcome {
     };
     let callback = slot.and_then(|slot| Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py))));
     r.callback = callback.is_some();
-    log::emit(r.class, &r.text(), &r.json());
-    keep(&r);
-    {
-        if let Some(callback) = callback {
-            Python::attach(|py| {
-                // An exception may be pending (the extension is returning an
-                // error): keep it across the callback.
-                let pending = PyErr::take(py);
-                if let Err(e) = callback.call0(py) {
-                    eprintln!("Error when executing the on_invalid_(builder_)handle callback");
-                    e.print(py);
-                }
-                if let Some(e) = pending {
-                    e.restore(py);
-                }
-            });
-            return Outcome::Continue;
-        }
+    r.key.class = r.class;
+    r.key.api = r.api.clone();
+    count_class(r.class);
+    // A repeat is only counted: no stack, no symbols, no output.
+    publish(&mut r);
+    if let Some(callback) = callback {
+        Python::attach(|py| {
+            // An exception may be pending (the extension is returning an
+            // error): keep it across the callback.
+            let pending = PyErr::take(py);
+            if let Err(e) = callback.call0(py) {
+                eprintln!("Error when executing the on_invalid_(builder_)handle callback");
+                e.print(py);
+            }
+            if let Some(e) = pending {
+                e.restore(py);
+            }
+        });
+        return Outcome::Continue;
     }
     match SETTINGS.policy() {
         Policy::Abort => fatal(&r.message),
@@ -324,13 +662,13 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
         (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::Close { .. }) => {
             ("double-close", CLOSED_HANDLE, "double close: this handle was already closed", "close each handle exactly once")
         }
-        (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::Return) => (
+        (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::Return(_)) => (
             "return-closed",
             CLOSED_HANDLE,
             "the function returned a handle that is closed (often an argument returned without HPy_Dup)",
             "return HPy_Dup(ctx, h) of a handle you do not own",
         ),
-        (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::CallArg) => (
+        (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::CallArg(_) | Use::BufferObj(_)) => (
             "argument-closed",
             CLOSED_HANDLE,
             "an argument handle was closed by the extension function",
@@ -342,7 +680,7 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
             "use after close",
             "do not use a handle after HPy_Close; HPy_Dup it if you need it longer",
         ),
-        (Lookup::Immortal { .. }, Use::Return) => (
+        (Lookup::Immortal { .. }, Use::Return(_)) => (
             "return-constant",
             CLOSED_HANDLE,
             "the function returned a context constant (ctx->h_...) without HPy_Dup",
@@ -365,8 +703,20 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
         ),
         (Lookup::Open { .. }, _) => ("use-after-close", CLOSED_HANDLE, "invalid use of an open handle", ""),
     };
-    let mut r = Report::new(class, u.api(), first, why.to_string(), todo).here().with_handle(h, l);
-    r.usage = Some(u.describe());
+    let r = Report::new(class, u.api(), first, why.to_string(), todo);
+    let mut r = match u.callee() {
+        Some(c) => r.about(c),
+        None => r.here(),
+    }
+    .with_handle(h, l);
+    r.use_ = Some(u);
+    if let (Some(c), "return-constant") = (r.constant, class) {
+        r.detail = format!("the function returned ctx->{} without HPy_Dup: the context's constants are not the function's to give away", c);
+        r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
+    }
+    if let Use::BufferObj(_) = u {
+        r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
+    }
     deliver(r, Callback::Handle)
 }
 
@@ -390,20 +740,22 @@ pub fn invalid_aux(api: &str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
 /// functions to raise SystemError on HPy_NULL (and HPy's own tests rely on
 /// it), so unless the universal context would crash (`crashes`), the default
 /// policy reports and goes on.
-pub fn null_handle(api: &str, name: &str, crashes: bool) -> Outcome {
+pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outcome {
     let mut r = Report::new(
         "null-handle",
         Some(api),
         "Invalid usage of HPy_NULL",
         format!("argument '{}' of {}() is HPy_NULL", name, api),
-        "check the result of the call that produced it: HPy_NULL means an exception was raised",
+        "HPy_NULL is what a failed call returns (with an exception set), or an absent optional value: \
+         check the call that produced it, or test for HPy_IsNull before this call",
     )
     .here();
-    r.usage = Some(format!("passed as argument '{}' of {}()", name, api));
+    r.use_ = Some(Use::Arg { api, name });
     if !crashes && SETTINGS.policy() == Policy::Abort {
-        log::emit(r.class, &r.text(), &r.json());
-        keep(&r);
-        return Outcome::Continue;
+        // Reported, and the call goes on (the universal context raises).
+        return match deliver_quietly(r) {
+            _ => Outcome::Continue,
+        };
     }
     deliver(r, Callback::Handle)
 }
@@ -470,6 +822,8 @@ pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool) {
     };
     let l = TABLE.lock().lookup(h);
     let mut r = Report::new(class, Some(api), first, why, todo).here().with_handle(h, l);
+    // The process stops after this: no de-duplication.
+    r.complete();
     r.usage = Some(format!("pointer returned by {}()", api));
     log::emit(r.class, &r.text(), &r.json());
     keep(&r);

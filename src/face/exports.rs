@@ -53,7 +53,7 @@ pub unsafe extern "C" fn hpy_debug_set_ctx(dctx: *mut HPyContext) {
 
 #[no_mangle]
 pub unsafe extern "C" fn hpy_debug_open_handle(_dctx: *mut HPyContext, uh: HPy) -> HPy {
-    open_handle(uh)
+    open_handle(uh, 0)
 }
 
 #[no_mangle]

@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::abi::HPy;
 use crate::base::sync::lock;
 use crate::diag::report::HPyDebugError;
-use crate::state::ctx::{self, AUX, SETTINGS, TABLE};
+use crate::state::ctx::{self, AUX, SETTINGS, SITES, TABLE};
 use crate::tables::handles::State;
 
 
@@ -40,6 +40,22 @@ impl DebugHandle {
     fn state(&self) -> (State, isize, isize) {
         TABLE.lock().slot_info(self.index).unwrap_or((State::Free, 0, 0))
     }
+
+    /// The site: from the handle's own trace, else from the site table.
+    fn c_site(&self) -> Option<crate::base::stacktrace::Site> {
+        let t = TABLE.lock();
+        let own = t.extra(self.index).and_then(|e| e.opened_at.clone());
+        let (site, _) = t.sites_of(self.index);
+        drop(t);
+        match own {
+            Some(trace) => trace.site(),
+            None => SITES.lock().get_mut(site)?.site(),
+        }
+    }
+}
+
+fn json_value(py: Python<'_>, json: &str) -> PyResult<Py<PyAny>> {
+    Ok(py.import("json")?.call_method1("loads", (json,))?.unbind())
 }
 
 #[pymethods]
@@ -86,22 +102,55 @@ impl DebugHandle {
         TABLE.lock().epoch_of(self.index)
     }
 
-    /// Where the handle was opened, if stack traces were on (text).
+    /// Where the handle was opened (text): its own stack when per-handle
+    /// traces are on, else the stack of the first handle opened at its site.
     #[getter]
     fn allocation_stacktrace(&self) -> Option<String> {
         let t = TABLE.lock();
-        let trace = t.extra(self.index)?.opened_at.clone()?;
+        let own = t.extra(self.index).and_then(|e| e.opened_at.clone());
+        let (site, _) = t.sites_of(self.index);
         drop(t);
+        if let Some(trace) = own {
+            return Some(trace.render("  "));
+        }
+        let trace = SITES.lock().get(site)?.trace.clone()?;
         Some(trace.render("  "))
     }
 
-    /// The extension source line that opened the handle, if traces were on.
+    /// The extension source line that opened the handle:
+    /// `helper at f.c:12 (x.so), inlined into caller at f.c:30`.
     #[getter]
     fn allocation_site(&self) -> Option<String> {
-        let t = TABLE.lock();
-        let trace = t.extra(self.index)?.opened_at.clone()?;
-        drop(t);
-        trace.site().map(|f| f.text())
+        self.c_site().map(|s| s.text())
+    }
+
+    /// The same as a dict: `function`, `file`, `line`, `object`,
+    /// `inlined_into` (`{function, file, line}` or None).
+    #[getter]
+    fn site(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.c_site() {
+            Some(s) => Ok(Some(json_value(py, &crate::diag::report::site_json(&s))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The innermost Python frame when the handle was opened:
+    /// `{file, line, function}` or None.
+    #[getter]
+    fn python_site(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let (site, _) = TABLE.lock().sites_of(self.index);
+        let loc = SITES.lock().get(site).and_then(|s| s.python.clone());
+        match loc {
+            Some(p) => Ok(Some(json_value(py, &crate::diag::report::python_json(&p))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Identifies where the handle was opened (0: unknown); handles with the
+    /// same id were opened by the same C call from the same Python line.
+    #[getter]
+    fn site_id(&self) -> u32 {
+        TABLE.lock().sites_of(self.index).0
     }
 
     /// Close the handle now. FOR TESTS ONLY.
@@ -111,7 +160,7 @@ impl DebugHandle {
             return Ok(());
         }
         ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::func::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close");
+        crate::func::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close", 0);
         Ok(())
     }
 
@@ -270,6 +319,7 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("closed_queue", closed_queue)?;
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
+    d.set_item("sites", SITES.lock().len())?;
     let reports = PyDict::new(py);
     for (class, n) in crate::diag::report::counts() {
         reports.set_item(class, n)?;
@@ -330,8 +380,57 @@ fn set_log(path: Option<&str>, format: Option<&str>) -> PyResult<()> {
     crate::diag::log::configure(path, f).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
 }
 
+/// The pytest test in progress (None between tests), for reports.
+#[pyfunction]
+fn set_test_id(test: Option<String>) {
+    crate::diag::report::set_test_id(test)
+}
+
+/// Full reports printed per distinct report (class, API, site); repeats
+/// are counted (`HPY_DEBUG_REPORT_LIMIT`, default 1).
+#[pyfunction]
+fn set_report_limit(n: u64) {
+    crate::diag::repeats::set_limit(n)
+}
+
+#[pyfunction]
+fn get_report_limit() -> u64 {
+    crate::diag::repeats::limit()
+}
+
+/// Write one summary line (or JSON record, `event: "repeat"`) per report
+/// repeated more often than printed; returns how many.
+#[pyfunction]
+fn emit_repeats() -> usize {
+    crate::diag::report::emit_repeats()
+}
+
+/// Record open and close sites (on by default; `HPY_DEBUG_SITES=0`).
+#[pyfunction]
+fn set_sites(on: bool) {
+    SETTINGS.set_sites(on)
+}
+
+#[pyfunction]
+fn get_sites() -> bool {
+    SETTINGS.sites()
+}
+
+/// CPython struct offsets hpydbg reads (for the layout test).
+#[pyfunction]
+fn _py_offsets() -> Vec<(&'static str, usize)> {
+    crate::base::pyframe::offsets()
+}
+
 #[pymodule]
 fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_test_id, m)?)?;
+    m.add_function(wrap_pyfunction!(set_report_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(get_report_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(emit_repeats, m)?)?;
+    m.add_function(wrap_pyfunction!(set_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(get_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(_py_offsets, m)?)?;
     m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
     m.add_function(wrap_pyfunction!(set_policy, m)?)?;
     m.add_function(wrap_pyfunction!(get_policy, m)?)?;

@@ -7,14 +7,17 @@
 use std::os::raw::{c_char, c_void};
 
 use crate::abi::*;
-use crate::state::ctx::{self, SETTINGS, TABLE};
+use crate::base::pyframe;
+use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
 use crate::diag::report::{self, Outcome, Use};
 use crate::base::stacktrace::Trace;
 
-/// One API call in progress: the public API name, for reports.
+/// One API call in progress: the public API name, for reports, and the
+/// return address into the extension (`ctx::caller_ra`), for sites.
 pub struct Call {
     pub api: &'static str,
+    pub ra: usize,
 }
 
 /// Start an API call in a wrapper: check the context (inline fast path),
@@ -30,7 +33,7 @@ macro_rules! enter {
                 return r;
             }
         }
-        $crate::func::call::Call { api: $api }
+        $crate::func::call::Call { api: $api, ra: $crate::state::ctx::caller_ra() }
     }};
 }
 
@@ -111,7 +114,7 @@ impl Call {
     /// Open a debug handle for a universal handle the caller now owns.
     #[inline(always)]
     pub fn open(&self, uh: HPy) -> HPy {
-        open_handle(uh)
+        open_handle(uh, self.ra)
     }
 
     /// Report a failed argument check; the caller returns its error value
@@ -174,31 +177,65 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
     }
 }
 
-/// Open a debug handle (null stays null).
+/// The site of the API call in progress, whose return address into the
+/// extension is `ra` (see `tables::sites`): two compares when seen before.
 #[inline(always)]
-pub fn open_handle(uh: HPy) -> HPy {
-    // The table's fast path is off while stack traces are on.
-    if !uh.is_null() {
-        let mut t = TABLE.lock();
-        if let Some(i) = t.take_slot_fast() {
-            return HPy::from_raw(t.open_in(i, uh.raw()));
-        }
+pub fn site_here(ra: usize) -> u32 {
+    if !SETTINGS.sites() {
+        return 0;
     }
-    open_slow(uh)
+    let instr = pyframe::current_instr();
+    if let Some(id) = SITES.lock().cached(ra, instr) {
+        return id;
+    }
+    new_site(ra, instr)
 }
 
-/// Null, stack traces on, or no room left.
+/// Frames kept of the stack of each new site.
+const SITE_FRAMES: usize = 32;
+
+/// A pair not in the cache: in the map, or a site seen for the first time
+/// (its stack is captured now, once).
 #[cold]
 #[inline(never)]
-fn open_slow(uh: HPy) -> HPy {
-    if uh.is_null() {
-        return uh;
+fn new_site(ra: usize, instr: usize) -> u32 {
+    if let Some(id) = SITES.lock().find(ra, instr) {
+        return id;
     }
+    let trace = Trace::capture(SITE_FRAMES);
+    let (python, code) = match pyframe::locate(pyframe::is_tooling_file) {
+        Some((loc, code)) => (Some(loc), code),
+        None => (None, std::ptr::null_mut()),
+    };
+    SITES.lock().insert(ra, instr, python, code, Some(trace))
+}
+
+/// Open a debug handle (null stays null) for the call whose return address
+/// into the extension is `ra`.
+#[inline(always)]
+pub fn open_handle(uh: HPy, ra: usize) -> HPy {
+    // The table's fast path is off while per-handle stack traces are on.
+    if !uh.is_null() {
+        let site = site_here(ra);
+        let mut t = TABLE.lock();
+        if let Some(i) = t.take_slot_fast() {
+            return HPy::from_raw(t.open_in(i, uh.raw(), site));
+        }
+        drop(t);
+        return open_slow(uh, site);
+    }
+    uh
+}
+
+/// Stack traces on, or no room left.
+#[cold]
+#[inline(never)]
+fn open_slow(uh: HPy, site: u32) -> HPy {
     let limit = SETTINGS.stack_trace_limit();
     if limit != 0 {
-        return open_traced(uh, limit);
+        return open_traced(uh, limit, site);
     }
-    match TABLE.lock().open(uh.raw(), false) {
+    match TABLE.lock().open_at(uh.raw(), site) {
         0 => out_of_memory(uh),
         h => HPy::from_raw(h),
     }
@@ -216,10 +253,10 @@ fn out_of_memory(uh: HPy) -> HPy {
 }
 
 #[cold]
-fn open_traced(uh: HPy, limit: usize) -> HPy {
+fn open_traced(uh: HPy, limit: usize, site: u32) -> HPy {
     let trace = Trace::capture(limit);
     let mut t = TABLE.lock();
-    let h = t.open(uh.raw(), false);
+    let h = t.open_at(uh.raw(), site);
     if h == 0 {
         drop(t);
         return out_of_memory(uh);

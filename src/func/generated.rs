@@ -46,8 +46,10 @@ macro_rules! generate_wrappers {
                     #[allow(unreachable_patterns)]
                     _ => return full(ctx $(, $an)*),
                 };
+                // Read before the call, which may re-enter the extension.
+                let ra = ctx::caller_ra();
                 let f = ctx::u().$name.unwrap_unchecked();
-                Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub })
+                Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub, ra })
             }
         });
     };

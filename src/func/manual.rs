@@ -8,9 +8,9 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::func::call::{record_close_trace, skipped, Call, Skip};
+use crate::func::call::{record_close_trace, site_here, skipped, Call, Skip};
 use crate::tables::builders::{AuxError, AuxKind};
-use crate::state::ctx::{AUX, TABLE};
+use crate::state::ctx::{AUX, SETTINGS, TABLE};
 use crate::tables::handles::{decode, CloseError, Lookup};
 use crate::base::rawdata::RawData;
 use crate::diag::report::{self, Outcome, Use};
@@ -52,61 +52,61 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
     #[inline(never)]
     unsafe fn full(ctx: *mut HPyContext, h: HPy) {
         let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
-        close_owned_slow(h, call.api);
+        close_owned_slow(h, call.api, site_here(call.ra));
     }
     if crate::state::ctx::fast_ok(ctx) {
-        return close_owned(h, "HPy_Close");
+        return close_owned(h, "HPy_Close", crate::state::ctx::caller_ra());
     }
     full(ctx, h)
 }
 
-/// Close a handle the extension owns: debug handle, then universal handle
-/// (which may run `__del__`, so no table is borrowed then).  The table's
-/// fast path is off while stack traces are on or a policy goes on after
-/// reports.
+/// Close a handle the extension owns, in the API call whose return address
+/// into the extension is `ra`: debug handle, then universal handle (which
+/// may run `__del__`, so no table is borrowed then).  The table's fast path
+/// is off while per-handle stack traces are on.
 #[inline(always)]
-pub(crate) fn close_owned(h: HPy, api: &'static str) {
-    if let Some(uh) = TABLE.lock().close_fast::<false>(h.raw()) {
+pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
+    let site = site_here(ra);
+    let mut t = TABLE.lock();
+    if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
+        if SETTINGS.go_on() {
+            note_if_dying(&mut t, h, uh);
+        }
+        drop(t);
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
     }
-    close_owned_slow(h, api)
+    drop(t);
+    close_owned_slow(h, api, site)
 }
 
-/// Everything else: null, stack traces, policies that go on, extras, a full
-/// closed FIFO, and errors.
+/// Going on after reports: when this close drops the object's last
+/// reference, a later use of `h` must not reach the freed object.
+#[cold]
+fn note_if_dying(t: &mut crate::tables::handles::HandleTable, h: HPy, uh: isize) {
+    if crate::state::ctx::is_last_reference(HPy::from_raw(uh)) {
+        t.forget_uh(crate::tables::handles::index_of(h.raw()) as u32);
+    }
+}
+
+/// Everything else: null, stack traces, extras, a full closed FIFO, and
+/// errors.
 #[cold]
 #[inline(never)]
-fn close_owned_slow(h: HPy, api: &'static str) {
+fn close_owned_slow(h: HPy, api: &'static str, site: u32) {
     if h.is_null() {
         return;
     }
-    let call = &Call { api };
-    let uh = TABLE.lock().try_close(h.raw(), false);
+    let call = &Call { api, ra: 0 };
+    let uh = TABLE.lock().try_close(h.raw(), false, site);
     if uh != 0 {
         record_close_trace(h);
-        if crate::state::ctx::SETTINGS.may_continue() && last_reference(call, uh) {
+        if SETTINGS.may_continue() && crate::state::ctx::is_last_reference(HPy::from_raw(uh)) {
             // A later use of `h` must not reach the freed object.
             TABLE.lock().forget_closed_uh(h.raw());
         }
         unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) }
     } else {
         close_failed(call, h);
-    }
-}
-
-/// Whether closing universal handle `uh` drops the object's last reference
-/// (CPython: its reference count is 1).
-#[cold]
-fn last_reference(call: &Call, uh: isize) -> bool {
-    unsafe {
-        let o = (call.u().AsPyObject.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) as *mut pyo3::ffi::PyObject;
-        if o.is_null() {
-            return false;
-        }
-        // AsPyObject added one reference.
-        let last = pyo3::ffi::Py_REFCNT(o) <= 2;
-        pyo3::ffi::Py_DecRef(o);
-        last
     }
 }
 
@@ -357,8 +357,13 @@ macro_rules! as_struct {
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
             let call = crate::enter!(ctx, concat!("_HPy_", stringify!($fn_name)), $fn_name(ctx, h));
             guarded!(call, {
-                let uh = call.unwrap_obj(h, "h")?;
                 let u = call.u();
+                if h.is_null() {
+                    // Defined in universal mode: NULL, no exception (an
+                    // absent optional argument is passed on like this).
+                    return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
+                }
+                let uh = call.unwrap_obj(h, "h")?;
                 let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
                 let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
                 (u.Close.unwrap_unchecked())(call.uctx(), ut);
@@ -573,7 +578,7 @@ pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
     match r {
         Ok(_) => {
             for h in handles {
-                close_owned(HPy::from_raw(h), call.api);
+                close_owned(HPy::from_raw(h), call.api, call.ra);
             }
         }
         Err(e) => {

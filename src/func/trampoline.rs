@@ -16,12 +16,13 @@ use std::os::raw::{c_char, c_int, c_void};
 use crate::abi::*;
 use crate::state::ctx::{self, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
-use crate::diag::report::{self, Use};
+use crate::diag::report::{self, Callee, Use};
 
 /// How a trampoline argument or result crosses between the two contexts.
+/// `leave` gets the function that was called, to name it in reports.
 trait Cross: Copy {
     fn enter(self) -> Self;
-    fn leave(self);
+    fn leave(self, f: Callee);
 }
 
 impl Cross for HPy {
@@ -35,8 +36,8 @@ impl Cross for HPy {
     }
 
     #[inline]
-    fn leave(self) {
-        close_arg(self)
+    fn leave(self, f: Callee) {
+        close_arg(self, f)
     }
 }
 
@@ -44,60 +45,60 @@ macro_rules! plain_cross {
     ($($t:ty),*) => {$(
         impl Cross for $t {
             #[inline(always)] fn enter(self) -> Self { self }
-            #[inline(always)] fn leave(self) {}
+            #[inline(always)] fn leave(self, _: Callee) {}
         }
     )*};
 }
 plain_cross!(HPy_ssize_t, c_int, *mut c_void, *mut c_char);
 
 trait Back: Copy {
-    fn back(self) -> Self;
+    fn back(self, f: Callee) -> Self;
 }
 
 impl Back for HPy {
     #[inline]
-    fn back(self) -> Self {
-        result_to_universal(self)
+    fn back(self, f: Callee) -> Self {
+        result_to_universal(self, Use::Return(f))
     }
 }
 
 macro_rules! plain_back {
-    ($($t:ty),*) => {$( impl Back for $t { #[inline(always)] fn back(self) -> Self { self } } )*};
+    ($($t:ty),*) => {$( impl Back for $t { #[inline(always)] fn back(self, _: Callee) -> Self { self } } )*};
 }
 plain_back!(HPy_ssize_t, c_int, ());
 
 /// Close an argument handle after the call; the extension must not have.
 #[inline(always)]
-fn close_arg(h: HPy) {
-    if TABLE.lock().close_fast::<true>(h.raw()).is_none() {
-        close_arg_slow(h)
+fn close_arg(h: HPy, f: Callee) {
+    if TABLE.lock().close_fast::<true>(h.raw(), 0).is_none() {
+        close_arg_slow(h, f)
     }
 }
 
 #[cold]
 #[inline(never)]
-fn close_arg_slow(h: HPy) {
+fn close_arg_slow(h: HPy, f: Callee) {
     if h.is_null() {
         return;
     }
     let r = TABLE.lock().close_arg(h.raw());
     if let Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) = r {
-        let _ = report::invalid_handle(Use::CallArg, h.raw(), l);
+        let _ = report::invalid_handle(Use::CallArg(f), h.raw(), l);
     }
 }
 
 /// A handle returned by the extension: its ownership passes to the runtime.
 #[inline(always)]
-fn result_to_universal(h: HPy) -> HPy {
-    match TABLE.lock().close_fast::<true>(h.raw()) {
+fn result_to_universal(h: HPy, u: Use) -> HPy {
+    match TABLE.lock().close_fast::<true>(h.raw(), 0) {
         Some(uh) => HPy::from_raw(uh),
-        None => result_to_universal_slow(h),
+        None => result_to_universal_slow(h, u),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn result_to_universal_slow(h: HPy) -> HPy {
+fn result_to_universal_slow(h: HPy, u: Use) -> HPy {
     if h.is_null() {
         return h;
     }
@@ -105,7 +106,7 @@ fn result_to_universal_slow(h: HPy) -> HPy {
     match r {
         Ok(uh) => HPy::from_raw(uh),
         Err(CloseError::Invalid(l) | CloseError::Immortal(l) | CloseError::Borrowed(l)) => {
-            let _ = report::invalid_handle(Use::Return, h.raw(), l);
+            let _ = report::invalid_handle(u, h.raw(), l);
             // Going on: the runtime will own a reference, so give it one.
             let uh = l.uh_or_null();
             if uh == 0 || !matches!(l, Lookup::Closed { .. } | Lookup::Immortal { .. }) {
@@ -118,12 +119,14 @@ fn result_to_universal_slow(h: HPy) -> HPy {
     }
 }
 
-unsafe fn pending<F>() -> F {
-    let f = ctx::take_pending();
+/// The function the universal context is calling through this shim, and
+/// its description for reports.
+unsafe fn pending<F>() -> (F, Callee) {
+    let (f, sig) = ctx::take_pending();
     if f.is_null() {
         crate::base::bug::fatal_internal("trampoline shim called without a pending function");
     }
-    std::mem::transmute_copy::<*const c_void, F>(&f)
+    (std::mem::transmute_copy::<*const c_void, F>(&f), Callee { func: f as usize, sig })
 }
 
 /// Shims for signatures whose arguments are single values.
@@ -131,11 +134,11 @@ macro_rules! shims {
     ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
         unsafe extern "C" fn $shim(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
             let t = ctx::thread();
-            let f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret = pending();
+            let (f, callee): (unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, _) = pending();
             $( let $a = Cross::enter($a); )*
             let r = t.with_call_ctx(|dctx| f(dctx $(, $a)*));
-            $( Cross::leave($a); )*
-            Back::back(r)
+            $( Cross::leave($a, callee); )*
+            Back::back(r, callee)
         }
     )*};
 }
@@ -195,23 +198,23 @@ impl ArgArray {
         self.slice_mut().as_ptr()
     }
 
-    fn close(mut self) {
+    fn close(mut self, f: Callee) {
         for &h in self.slice_mut().iter() {
-            close_arg(h);
+            close_arg(h, f);
         }
     }
 }
 
 unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy, _) = pending();
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
     let r = t.with_call_ctx(|d| f(d, s, p, nargs));
-    s.leave();
-    a.close();
-    r.back()
+    s.leave(callee);
+    a.close(callee);
+    r.back(callee)
 }
 
 /// The shape shared by keywords, initproc and newfunc: `self`, an array of
@@ -225,16 +228,16 @@ unsafe fn call_with_array<N: Copy, R: Back>(
     kw: HPy,
 ) -> R {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R, _) = pending();
     let s = self_.enter();
     let k = kw.enter();
     let mut a = ArgArray::open(args, n_items);
     let p = a.as_ptr();
     let r = t.with_call_ctx(|d| f(d, s, p, nargs, k));
-    s.leave();
-    a.close();
-    k.leave();
-    r.back()
+    s.leave(callee);
+    a.close(callee);
+    k.leave(callee);
+    r.back(callee)
 }
 
 unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
@@ -252,14 +255,14 @@ unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const 
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int, _) = pending();
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
     let r = t.with_call_ctx(|d| f(d, s, &mut dbuf, flags));
-    s.leave();
+    s.leave(callee);
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
-        dbuf.obj = dbuf.obj.back();
+        dbuf.obj = result_to_universal(dbuf.obj, Use::BufferObj(callee));
         *view = dbuf;
     }
     r
@@ -267,13 +270,13 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
 
 unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
     let t = ctx::thread();
-    let f: unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer) = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer), _) = pending();
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
     t.with_call_ctx(|d| f(d, s, &mut dbuf));
-    s.leave();
-    dbuf.obj.leave();
+    s.leave(callee);
+    dbuf.obj.leave(callee);
 }
 
 /// The shim for a signature, or `None` when the function takes no context
@@ -325,7 +328,7 @@ pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     let s = sig as usize;
     let shim = if s < 64 { (*std::ptr::addr_of!(SHIMS))[s] } else { 0 };
     if shim > NO_SHIM {
-        ctx::set_pending(func);
+        ctx::set_pending(func, sig);
         return (ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked())(ctx::uctx(), sig, shim as *const c_void, args);
     }
     call_real_slow(sig, func, args)
@@ -344,7 +347,7 @@ unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut 
     }
     match shim {
         Some(shim) => {
-            ctx::set_pending(func);
+            ctx::set_pending(func, sig);
             forward(ctx::uctx(), sig, shim, args)
         }
         None => forward(ctx::uctx(), sig, func, args),

@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 use crate::abi::{HPyContext, HPy};
 use crate::tables::builders::AuxTables;
 use crate::tables::handles::HandleTable;
+use crate::tables::sites::SiteTable;
 use crate::state::settings::Settings;
 use crate::base::sync::GilLock;
 
@@ -134,6 +135,55 @@ static mut POOL: [*mut HPyContext; POOL_SIZE] = [ptr::null_mut(); POOL_SIZE];
 pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
 /// Builders and trackers.
 pub static AUX: GilLock<AuxTables> = GilLock::new(AuxTables::new());
+/// Where handles were opened and closed.
+pub static SITES: GilLock<SiteTable> = GilLock::new(SiteTable::new());
+
+/// Return address into the extension of the API call entered last: every
+/// member of the function table is reached through a stub that stores it
+/// here (`func::functable`).  A wrapper reads it on entry, before anything
+/// can call back into the extension.  Written by threads without the GIL
+/// too: a race only blurs a site, never memory.
+pub static mut HPYDBG_CALLER_RA: usize = 0;
+
+/// The caller's return address of the API call in progress (see above).
+#[inline(always)]
+pub fn caller_ra() -> usize {
+    unsafe { std::ptr::addr_of!(HPYDBG_CALLER_RA).read_volatile() }
+}
+
+/// The universal context is CPython's, whose handles are `PyObject* + 1`:
+/// the reference count can be read without a call.
+static CPYTHON_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether closing universal handle `uh` drops the object's last reference
+/// (the caller is about to close it).
+pub fn is_last_reference(uh: HPy) -> bool {
+    if uh.is_null() {
+        return false;
+    }
+    unsafe {
+        if CPYTHON_HANDLES.load(Ordering::Relaxed) {
+            return *((uh.raw() - 1) as *const isize) <= 1;
+        }
+        let o = (u().AsPyObject.unwrap_unchecked())(uctx(), uh) as *mut pyo3::ffi::PyObject;
+        if o.is_null() {
+            return false;
+        }
+        // AsPyObject added one reference.
+        let last = pyo3::ffi::Py_REFCNT(o) <= 2;
+        pyo3::ffi::Py_DecRef(o);
+        last
+    }
+}
+
+/// The names of the context constants (`ctx->h_None`...) by slot index.
+static CONSTANT_NAMES: OnceLock<Vec<(u32, &'static str)>> = OnceLock::new();
+
+/// `h_None` for the slot of `ctx->h_None`.
+pub fn constant_name(index: u32) -> Option<&'static str> {
+    let v = CONSTANT_NAMES.get()?;
+    v.iter().find(|(i, _)| *i == index).map(|(_, n)| *n)
+}
 pub static SETTINGS: Settings = Settings::new();
 
 /// Tell the handle table what the settings now ask of its fast paths (it
@@ -149,17 +199,20 @@ pub fn settings_changed() {
 /// the GIL with nothing in between that could release it (the universal
 /// context only converts the arguments), so one global is enough.
 static PENDING: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+/// Its `HPyFunc_Signature`, for reports.
+static PENDING_SIG: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 #[inline]
-pub fn set_pending(func: *const c_void) {
+pub fn set_pending(func: *const c_void, sig: i32) {
     PENDING.store(func as *mut c_void, Ordering::Relaxed);
+    PENDING_SIG.store(sig, Ordering::Relaxed);
 }
 
 #[inline]
-pub fn take_pending() -> *const c_void {
+pub fn take_pending() -> (*const c_void, i32) {
     let f = PENDING.load(Ordering::Relaxed);
     PENDING.store(ptr::null_mut(), Ordering::Relaxed);
-    f
+    (f, PENDING_SIG.load(Ordering::Relaxed))
 }
 
 /// Per-thread state.
@@ -278,6 +331,8 @@ pub fn is_root(ctx: *const HPyContext) -> bool {
 pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'static Contexts {
     CONTEXTS.get_or_init(|| unsafe {
         *std::ptr::addr_of_mut!(UCTX) = uctx;
+        let uname = if (*uctx).name.is_null() { "" } else { CStr::from_ptr((*uctx).name).to_str().unwrap_or("") };
+        CPYTHON_HANDLES.store(uname.contains("CPython"), Ordering::Relaxed);
         // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
         let _ = SETTINGS.policy();
         settings_changed();
@@ -302,6 +357,7 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
 /// Context constants become immortal debug handles.
 unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
     let mut t = TABLE.lock();
+    let mut names = Vec::new();
     macro_rules! constants {
         ($( $kind:tt $name:ident $( $pub:literal ( $($an:ident : $at:ty),* ) -> $ret:ty )? ; )*) => {
             $( constants!(@one $kind $name); )*
@@ -312,13 +368,19 @@ unsafe fn fill_constants(d: &mut HPyContext, u: &HPyContext) {
             } else {
                 match t.open(u.$name.raw(), true) {
                     0 => crate::base::bug::fatal_internal("out of memory creating the debug context"),
-                    h => HPy::from_raw(h),
+                    h => {
+                        if let Some((index, _)) = crate::tables::handles::decode(h) {
+                            names.push((index, stringify!($name)));
+                        }
+                        HPy::from_raw(h)
+                    }
                 }
             };
         };
         (@one fn $name:ident) => {};
     }
     crate::hpy_context_members!(constants);
+    let _ = CONSTANT_NAMES.set(names);
 }
 
 /// The name of the context that debug-mode loads get.

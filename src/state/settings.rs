@@ -32,6 +32,7 @@ impl Policy {
 }
 
 const POLICY_UNSET: u8 = 255;
+const SITES_UNSET: u8 = 255;
 
 pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
@@ -39,6 +40,13 @@ pub struct Settings {
     policy: AtomicU8,
     /// A Python callback is installed (execution goes on after reports).
     has_callback: AtomicBool,
+    /// Execution goes on after reports (a callback, or a policy other than
+    /// abort): closes must then note objects that die.  Derived, kept for
+    /// the close fast path (one load).
+    go_on: AtomicBool,
+    /// Where handles are opened and closed is recorded (`tables::sites`);
+    /// on unless `HPY_DEBUG_SITES=0`.
+    sites: AtomicU8,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -49,6 +57,8 @@ impl Settings {
             stack_trace_limit: AtomicUsize::new(0),
             policy: AtomicU8::new(POLICY_UNSET),
             has_callback: AtomicBool::new(false),
+            go_on: AtomicBool::new(false),
+            sites: AtomicU8::new(SITES_UNSET),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -67,15 +77,46 @@ impl Settings {
 
     pub fn set_has_callback(&self, v: bool) {
         self.has_callback.store(v, Ordering::Relaxed);
+        self.update_go_on();
+    }
+
+    fn update_go_on(&self) {
+        let p = self.policy.load(Ordering::Relaxed);
+        let v = self.has_callback.load(Ordering::Relaxed) || (p != Policy::Abort as u8 && p != POLICY_UNSET);
+        self.go_on.store(v, Ordering::Relaxed);
     }
 
     /// Whether the handle table must send every open and close to its slow
-    /// paths: stack traces on, or a policy that goes on after reports (an
-    /// unset policy counts as one).
+    /// paths: per-handle stack traces on.
     pub fn wants_slow_paths(&self) -> bool {
-        let p = self.policy.load(Ordering::Relaxed);
-        let cont = self.has_callback.load(Ordering::Relaxed) || p != Policy::Abort as u8;
-        cont || self.stack_trace_limit.load(Ordering::Relaxed) != 0
+        self.stack_trace_limit.load(Ordering::Relaxed) != 0
+    }
+
+    /// `may_continue` for the hot paths (the policy resolved at init).
+    #[inline(always)]
+    pub fn go_on(&self) -> bool {
+        self.go_on.load(Ordering::Relaxed)
+    }
+
+    /// Whether open and close sites are recorded.
+    #[inline(always)]
+    pub fn sites(&self) -> bool {
+        match self.sites.load(Ordering::Relaxed) {
+            0 => false,
+            1 => true,
+            _ => self.sites_from_env(),
+        }
+    }
+
+    #[cold]
+    fn sites_from_env(&self) -> bool {
+        let on = !matches!(std::env::var("HPY_DEBUG_SITES").as_deref().map(str::trim), Ok("0" | "off" | "no" | "false"));
+        self.set_sites(on);
+        on
+    }
+
+    pub fn set_sites(&self, on: bool) {
+        self.sites.store(on as u8, Ordering::Relaxed);
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.
@@ -94,6 +135,7 @@ impl Settings {
 
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed);
+        self.update_go_on();
     }
 
     /// Whether execution may go on after a report (then closed handles'

@@ -58,7 +58,7 @@ const KEY_LIVE: u32 = 1;
 /// argument, not immortal, no extras.
 const KEY_OWNABLE: u32 = 2;
 
-/// One slot: 24 bytes.
+/// One slot: 32 bytes.
 #[derive(Clone, Debug)]
 struct Slot {
     /// Universal handle; kept after close (until the slot leaves the FIFO) so
@@ -75,6 +75,10 @@ struct Slot {
     key: u32,
     /// Next slot in the free list.
     next: u32,
+    /// Where the current (or last) handle of this slot was opened and
+    /// closed: ids of the site table (`tables::sites`), 0 unknown.
+    opened: u32,
+    closed: u32,
 }
 
 impl Slot {
@@ -320,6 +324,8 @@ pub struct Listed {
     pub handle: isize,
     pub uh: isize,
     pub serial: u64,
+    /// Where it was opened (site id, 0 unknown).
+    pub site: u32,
 }
 
 impl HandleTable {
@@ -404,7 +410,7 @@ impl HandleTable {
     /// the table cannot grow (out of memory).
     #[inline]
     pub fn open(&mut self, uh: isize, immortal: bool) -> isize {
-        self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0)
+        self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0, 0)
     }
 
     /// The common case of `open`, inlined into the API wrappers: take a
@@ -424,23 +430,29 @@ impl HandleTable {
         }
     }
 
-    /// Open `uh` (not null) in a slot from `take_slot_fast`.
+    /// Open `uh` (not null) in a slot from `take_slot_fast`, at `site`.
     #[inline(always)]
-    pub fn open_in(&mut self, index: u32, uh: isize) -> isize {
-        self.fill_slot(index, uh, State::Open, 0)
+    pub fn open_in(&mut self, index: u32, uh: isize, site: u32) -> isize {
+        self.fill_slot(index, uh, State::Open, 0, site)
+    }
+
+    /// `open` of a handle the extension owns, at `site`.
+    #[inline]
+    pub fn open_at(&mut self, uh: isize, site: u32) -> isize {
+        self.open_slot(uh, State::Open, 0, site)
     }
 
     /// A handle for an argument the runtime passes to an extension function.
     #[inline(always)]
     pub fn open_arg(&mut self, uh: isize) -> isize {
         match self.take_slot_fast() {
-            Some(i) => self.fill_slot(i, uh, State::Open, F_BORROWED),
-            None => self.open_slot(uh, State::Open, F_BORROWED),
+            Some(i) => self.fill_slot(i, uh, State::Open, F_BORROWED, 0),
+            None => self.open_slot(uh, State::Open, F_BORROWED, 0),
         }
     }
 
     #[inline(never)]
-    fn open_slot(&mut self, uh: isize, state: State, flags: u64) -> isize {
+    fn open_slot(&mut self, uh: isize, state: State, flags: u64, site: u32) -> isize {
         debug_assert!(uh != 0);
         // Steady state: reuse the oldest closed slot once the FIFO is full,
         // else a free one; growing and releasing extras are out of line.
@@ -458,11 +470,11 @@ impl HandleTable {
                 None => return 0,
             }
         };
-        self.fill_slot(index, uh, state, flags)
+        self.fill_slot(index, uh, state, flags, site)
     }
 
     #[inline(always)]
-    fn fill_slot(&mut self, index: u32, uh: isize, state: State, flags: u64) -> isize {
+    fn fill_slot(&mut self, index: u32, uh: isize, state: State, flags: u64, site: u32) -> isize {
         let serial = self.next_serial;
         self.next_serial += 1;
         debug_assert!(state == State::Open || state == State::Immortal);
@@ -474,6 +486,8 @@ impl HandleTable {
         let key = slot.key.wrapping_add(4 + if ownable { KEY_LIVE | KEY_OWNABLE } else { KEY_LIVE });
         slot.key = key;
         slot.uh = uh;
+        slot.opened = site;
+        slot.closed = 0;
         slot.meta = (serial << 16) | flags | if state == State::Immortal { M_IMMORTAL } else { M_USED };
         if state == State::Immortal {
             self.immortals += 1;
@@ -508,7 +522,7 @@ impl HandleTable {
             return None;
         }
         // Generation GEN_MASK, so that the first open wraps it to 0.
-        self.slots.push(Slot { uh: 0, meta: 0, key: GEN_MASK << 2, next: NIL });
+        self.slots.push(Slot { uh: 0, meta: 0, key: GEN_MASK << 2, next: NIL, opened: 0, closed: 0 });
         Some((self.slots.len() - 1) as u32)
     }
 
@@ -561,7 +575,7 @@ impl HandleTable {
 
     #[inline]
     fn close_checked(&mut self, h: isize, allow_borrowed: bool) -> Result<isize, CloseError> {
-        match self.try_close(h, allow_borrowed) {
+        match self.try_close(h, allow_borrowed, 0) {
             0 => Err(self.close_error(h)),
             uh => Ok(uh),
         }
@@ -573,7 +587,7 @@ impl HandleTable {
     /// list first, unless it has extras).  `None` means "call `try_close`"
     /// (nothing was changed).
     #[inline(always)]
-    pub fn close_fast<const ARG: bool>(&mut self, h: isize) -> Option<isize> {
+    pub fn close_fast<const ARG: bool>(&mut self, h: isize, site: u32) -> Option<isize> {
         let index = index_of(h);
         let Some(slot) = self.slots.get(index) else { return None };
         let ok = if ARG {
@@ -599,6 +613,7 @@ impl HandleTable {
         let slot = self.slot_mut(index as u32);
         // Not live: the generation only (the low bits of `h` are 0).
         slot.key = h as u32;
+        slot.closed = site;
         let uh = slot.uh;
         self.not_open += 1;
         self.closed.push(index as u32);
@@ -608,7 +623,7 @@ impl HandleTable {
     /// The fast path of closing: the universal handle, or 0 if `h` cannot be
     /// closed (then `close_error` says why).
     #[inline(always)]
-    pub fn try_close(&mut self, h: isize, allow_borrowed: bool) -> isize {
+    pub fn try_close(&mut self, h: isize, allow_borrowed: bool, site: u32) -> isize {
         let index = index_of(h);
         let Some(slot) = self.slots.get_mut(index) else { return 0 };
         let refuse = if allow_borrowed { M_IMMORTAL } else { M_IMMORTAL | F_BORROWED };
@@ -617,6 +632,7 @@ impl HandleTable {
         }
         // Open -> Closed.
         slot.set_closed();
+        slot.closed = site;
         let uh = slot.uh;
         let extra = slot.has(F_EXTRA);
         self.not_open += 1;
@@ -764,7 +780,7 @@ impl HandleTable {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.state() == State::Open && s.serial() >= threshold)
-            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen()), uh: s.uh, serial: s.serial() })
+            .map(|(i, s)| Listed { index: i as u32, handle: encode(i as u32, s.gen()), uh: s.uh, serial: s.serial(), site: s.opened })
             .collect();
         v.sort_unstable_by_key(|l| l.serial);
         v
@@ -777,10 +793,31 @@ impl HandleTable {
         for i in self.closed.iter() {
             let s = &self.slots[i as usize];
             if s.serial() >= threshold {
-                v.push(Listed { index: i, handle: encode(i, s.gen()), uh: s.uh, serial: s.serial() });
+                v.push(Listed { index: i, handle: encode(i, s.gen()), uh: s.uh, serial: s.serial(), site: s.opened });
             }
         }
         v
+    }
+
+    /// Sites where the slot's handle was opened and closed (0 unknown).
+    pub fn sites_of(&self, index: u32) -> (u32, u32) {
+        self.slots.get(index as usize).map_or((0, 0), |s| (s.opened, s.closed))
+    }
+
+    /// Whether the slot's handle is an argument handle (the runtime's).
+    pub fn is_argument(&self, index: u32) -> bool {
+        self.slots.get(index as usize).is_some_and(|s| s.has(F_BORROWED))
+    }
+
+    /// Forget what the closed handle in `index` wrapped (its object died
+    /// at the close): a later misuse must not forward it.
+    #[inline]
+    pub fn forget_uh(&mut self, index: u32) {
+        if let Some(s) = self.slots.get_mut(index as usize) {
+            if s.key & KEY_LIVE == 0 {
+                s.uh = 0;
+            }
+        }
     }
 
     /// State, current handle value and universal handle of a slot.
@@ -1059,7 +1096,7 @@ mod tests {
                         // or the general one.
                         let fast = if !arg && rng.below(2) == 0 { t.take_slot_fast() } else { None };
                         let h = match fast {
-                            Some(i) => t.open_in(i, next_uh),
+                            Some(i) => t.open_in(i, next_uh, 0),
                             None if arg => t.open_arg(next_uh),
                             None => t.open(next_uh, false),
                         };
@@ -1082,8 +1119,8 @@ mod tests {
                         // declines, nothing changed and the general path
                         // decides.
                         let fast = match rng.below(2) {
-                            0 if as_arg => t.close_fast::<true>(h),
-                            0 => t.close_fast::<false>(h),
+                            0 if as_arg => t.close_fast::<true>(h, 0),
+                            0 => t.close_fast::<false>(h, 0),
                             _ => None,
                         };
                         let r = match fast {
@@ -1157,6 +1194,6 @@ mod tests {
 
     #[test]
     fn slot_is_small() {
-        assert!(std::mem::size_of::<Slot>() <= 24);
+        assert!(std::mem::size_of::<Slot>() <= 32);
     }
 }

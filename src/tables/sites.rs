@@ -1,0 +1,178 @@
+//! Sites: where handles are opened and closed, as a small number per slot.
+//!
+//! What identifies a site cheaply, on every open and close, is the return
+//! address into the extension (the instruction after its call of the API
+//! function) and the instruction the innermost Python frame is executing.
+//! The pair is looked up in a direct-mapped cache (two compares on a hit),
+//! then in a map; a pair seen for the first time becomes a new site, and
+//! only then is the full stack captured and the Python line worked out.
+//! Symbolising the stack (inlined frames included) waits until a report
+//! needs it, and is done once per site.
+//!
+//! Id 0 is "no site" (attribution off, or the table is full).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use pyo3::ffi;
+
+use crate::base::pyframe::PyLocation;
+use crate::base::stacktrace::{Site, Trace};
+
+/// Direct-mapped cache entries (a power of two).
+const CACHE_SIZE: usize = 4096;
+/// Distinct sites remembered; beyond, new ones are "no site".
+pub const MAX_SITES: usize = 1 << 20;
+
+#[derive(Copy, Clone)]
+struct Entry {
+    ra: usize,
+    instr: usize,
+    id: u32,
+}
+
+/// One site.
+pub struct SiteInfo {
+    /// Return address into the extension (0: unknown).
+    pub ra: usize,
+    /// The innermost Python frame (outside importlib and hpydbg), if any.
+    pub python: Option<PyLocation>,
+    /// The stack when the site was first seen (hpydbg's own frames left out).
+    pub trace: Option<Trace>,
+    /// `trace.site()`, worked out on first use.
+    resolved: Option<Option<Site>>,
+}
+
+impl SiteInfo {
+    /// Where the extension made the call (symbolised once).
+    pub fn site(&mut self) -> Option<Site> {
+        if self.resolved.is_none() {
+            self.resolved = Some(self.trace.as_ref().and_then(|t| t.site()));
+        }
+        self.resolved.clone().flatten()
+    }
+}
+
+pub struct SiteTable {
+    cache: Vec<Entry>,
+    map: HashMap<(usize, usize), u32, BuildHasherDefault<DefaultHasher>>,
+    /// `sites[id - 1]`.
+    sites: Vec<SiteInfo>,
+    /// Code objects of the Python locations, kept alive so that their
+    /// instructions' addresses stay unique.
+    codes: Vec<usize>,
+}
+
+impl Default for SiteTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SiteTable {
+    pub const fn new() -> Self {
+        SiteTable { cache: Vec::new(), map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
+    }
+}
+
+#[inline(always)]
+fn slot_of(ra: usize, instr: usize) -> usize {
+    // Return addresses and instruction addresses differ in their low bits.
+    let h = (ra ^ instr.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 52) as usize & (CACHE_SIZE - 1)
+}
+
+impl SiteTable {
+    /// The site of `(ra, instr)` if the cache holds it.
+    #[inline(always)]
+    pub fn cached(&self, ra: usize, instr: usize) -> Option<u32> {
+        let e = self.cache.get(slot_of(ra, instr))?;
+        if e.ra == ra && e.instr == instr && e.id != 0 {
+            Some(e.id)
+        } else {
+            None
+        }
+    }
+
+    /// The site of `(ra, instr)` if it exists (and cache it).
+    pub fn find(&mut self, ra: usize, instr: usize) -> Option<u32> {
+        let id = *self.map.get(&(ra, instr))?;
+        self.remember(ra, instr, id);
+        Some(id)
+    }
+
+    fn remember(&mut self, ra: usize, instr: usize, id: u32) {
+        if self.cache.is_empty() {
+            self.cache = vec![Entry { ra: 0, instr: 0, id: 0 }; CACHE_SIZE];
+        }
+        self.cache[slot_of(ra, instr)] = Entry { ra, instr, id };
+    }
+
+    /// Add a new site; `code` is a new reference to the Python location's
+    /// code object (kept).  0 when the table is full.
+    pub fn insert(&mut self, ra: usize, instr: usize, python: Option<PyLocation>, code: *mut ffi::PyObject, trace: Option<Trace>) -> u32 {
+        if self.sites.len() >= MAX_SITES {
+            if !code.is_null() {
+                unsafe { ffi::Py_DecRef(code) };
+            }
+            return 0;
+        }
+        if !code.is_null() {
+            self.codes.push(code as usize);
+        }
+        self.sites.push(SiteInfo { ra, python, trace, resolved: None });
+        let id = self.sites.len() as u32;
+        self.map.insert((ra, instr), id);
+        self.remember(ra, instr, id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> Option<&SiteInfo> {
+        self.sites.get((id as usize).checked_sub(1)?)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut SiteInfo> {
+        self.sites.get_mut((id as usize).checked_sub(1)?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+
+    /// Bytes held (for the memory figures).
+    pub fn heap_bytes(&self) -> usize {
+        self.cache.capacity() * std::mem::size_of::<Entry>()
+            + self.map.capacity() * 24
+            + self.sites.capacity() * std::mem::size_of::<SiteInfo>()
+            + self.sites.iter().map(|s| s.trace.as_ref().map_or(0, |t| t.ips().len() * 8)).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_interned_once_and_cached() {
+        let mut t = SiteTable::new();
+        assert_eq!(t.cached(10, 20), None);
+        assert_eq!(t.find(10, 20), None);
+        let a = t.insert(10, 20, None, std::ptr::null_mut(), None);
+        let b = t.insert(10, 21, None, std::ptr::null_mut(), None);
+        assert!(a != 0 && b != 0 && a != b);
+        assert_eq!(t.cached(10, 20), Some(a));
+        assert_eq!(t.find(10, 21), Some(b));
+        // Colliding pairs evict each other from the cache, not from the map.
+        for i in 0..10_000usize {
+            t.insert(1000 + i, i, None, std::ptr::null_mut(), None);
+        }
+        assert_eq!(t.find(10, 20), Some(a));
+        assert_eq!(t.get(a).unwrap().ra, 10);
+        assert!(t.get(0).is_none());
+    }
+}
