@@ -12,7 +12,7 @@
 
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::ffi;
 
@@ -25,29 +25,25 @@ pub const FRAME_PREV_INSTR: usize = 56;
 pub const FRAME_OWNER: usize = 69;
 pub const CODE_CO_CODE_ADAPTIVE: usize = 184;
 
-/// 0 unknown, 1 on (CPython 3.11), 2 off.
-static SUPPORTED: AtomicU8 = AtomicU8::new(0);
+/// `_PyRuntimeState.gilstate.tstate_current`: the running thread's state.
+pub const RUNTIME_TSTATE_CURRENT: usize = 576;
+
+/// Address of `_PyRuntime.gilstate.tstate_current`; when this is not
+/// CPython 3.11, of a word that stays 0 (then no Python location is read,
+/// and the hot path has one test fewer).  Set by `init`.
+static TSTATE_SLOT: AtomicPtr<usize> = AtomicPtr::new(std::ptr::addr_of!(NO_TSTATE) as *mut usize);
+static NO_TSTATE: usize = 0;
 
 extern "C" {
-    fn _PyThreadState_UncheckedGet() -> *mut ffi::PyThreadState;
+    static _PyRuntime: u8;
 }
 
-#[cold]
-fn check_supported() -> bool {
-    // `Py_Version` is 0x030b.... on 3.11; read the string, present in all.
+/// Find out whether the interpreter is one whose frames we can read.
+pub fn init() {
     let v = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy();
     let ok = cfg!(all(target_pointer_width = "64", target_os = "linux")) && v.starts_with("3.11.");
-    SUPPORTED.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
-    ok
-}
-
-#[inline(always)]
-fn supported() -> bool {
-    match SUPPORTED.load(Ordering::Relaxed) {
-        1 => true,
-        0 => check_supported(),
-        _ => false,
-    }
+    let slot = if ok { std::ptr::addr_of!(_PyRuntime) as usize + RUNTIME_TSTATE_CURRENT } else { std::ptr::addr_of!(NO_TSTATE) as usize };
+    TSTATE_SLOT.store(slot as *mut usize, Ordering::Relaxed);
 }
 
 #[inline(always)]
@@ -59,18 +55,14 @@ unsafe fn field<T: Copy>(base: usize, offset: usize) -> T {
 /// holds the GIL, or the value may be stale (it is only a hint then).
 #[inline(always)]
 fn current_frame() -> usize {
-    if !supported() {
-        return 0;
-    }
+    let slot = TSTATE_SLOT.load(Ordering::Relaxed);
     unsafe {
-        let ts = _PyThreadState_UncheckedGet() as usize;
+        let ts: usize = *slot;
         if ts == 0 {
             return 0;
         }
+        // A thread state always has a C frame (its root one).
         let cframe: usize = field(ts, TSTATE_CFRAME);
-        if cframe == 0 {
-            return 0;
-        }
         field(cframe, CFRAME_CURRENT_FRAME)
     }
 }
@@ -180,5 +172,6 @@ pub fn offsets() -> Vec<(&'static str, usize)> {
         ("_PyInterpreterFrame.prev_instr", FRAME_PREV_INSTR),
         ("_PyInterpreterFrame.owner", FRAME_OWNER),
         ("PyCodeObject.co_code_adaptive", CODE_CO_CODE_ADAPTIVE),
+        ("_PyRuntimeState.gilstate.tstate_current", RUNTIME_TSTATE_CURRENT),
     ]
 }

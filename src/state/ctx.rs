@@ -333,8 +333,9 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         *std::ptr::addr_of_mut!(UCTX) = uctx;
         let uname = if (*uctx).name.is_null() { "" } else { CStr::from_ptr((*uctx).name).to_str().unwrap_or("") };
         CPYTHON_HANDLES.store(uname.contains("CPython"), Ordering::Relaxed);
-        // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
-        let _ = SETTINGS.policy();
+        // Resolve HPY_DEBUG_POLICY & co. now, so that the fast paths know it.
+        SETTINGS.read_env();
+        crate::base::pyframe::init();
         settings_changed();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
         root.name = NAME.as_ptr();

@@ -32,7 +32,6 @@ impl Policy {
 }
 
 const POLICY_UNSET: u8 = 255;
-const SITES_UNSET: u8 = 255;
 
 pub struct Settings {
     /// Frames captured per handle open/close; 0 = no stack traces.
@@ -46,7 +45,7 @@ pub struct Settings {
     go_on: AtomicBool,
     /// Where handles are opened and closed is recorded (`tables::sites`);
     /// on unless `HPY_DEBUG_SITES=0`.
-    sites: AtomicU8,
+    sites: AtomicBool,
     pub on_invalid_handle: Mutex<Option<Py<PyAny>>>,
     pub on_invalid_builder_handle: Mutex<Option<Py<PyAny>>>,
 }
@@ -58,7 +57,7 @@ impl Settings {
             policy: AtomicU8::new(POLICY_UNSET),
             has_callback: AtomicBool::new(false),
             go_on: AtomicBool::new(false),
-            sites: AtomicU8::new(SITES_UNSET),
+            sites: AtomicBool::new(false),
             on_invalid_handle: Mutex::new(None),
             on_invalid_builder_handle: Mutex::new(None),
         }
@@ -98,25 +97,22 @@ impl Settings {
         self.go_on.load(Ordering::Relaxed)
     }
 
-    /// Whether open and close sites are recorded.
+    /// Whether open and close sites are recorded (`HPY_DEBUG_SITES`, read
+    /// at init).
     #[inline(always)]
     pub fn sites(&self) -> bool {
-        match self.sites.load(Ordering::Relaxed) {
-            0 => false,
-            1 => true,
-            _ => self.sites_from_env(),
-        }
+        self.sites.load(Ordering::Relaxed)
     }
 
-    #[cold]
-    fn sites_from_env(&self) -> bool {
+    /// Read the settings the environment gives (at init, before any call).
+    pub fn read_env(&self) {
+        let _ = self.policy();
         let on = !matches!(std::env::var("HPY_DEBUG_SITES").as_deref().map(str::trim), Ok("0" | "off" | "no" | "false"));
         self.set_sites(on);
-        on
     }
 
     pub fn set_sites(&self, on: bool) {
-        self.sites.store(on as u8, Ordering::Relaxed);
+        self.sites.store(on, Ordering::Relaxed);
     }
 
     /// The policy: `HPY_DEBUG_POLICY` until set from Python.

@@ -55,7 +55,7 @@ impl SiteInfo {
 }
 
 pub struct SiteTable {
-    cache: Vec<Entry>,
+    cache: [Entry; CACHE_SIZE],
     map: HashMap<(usize, usize), u32, BuildHasherDefault<DefaultHasher>>,
     /// `sites[id - 1]`.
     sites: Vec<SiteInfo>,
@@ -72,23 +72,25 @@ impl Default for SiteTable {
 
 impl SiteTable {
     pub const fn new() -> Self {
-        SiteTable { cache: Vec::new(), map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
+        SiteTable { cache: [Entry { ra: 0, instr: 0, id: 0 }; CACHE_SIZE], map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
     }
 }
 
 #[inline(always)]
 fn slot_of(ra: usize, instr: usize) -> usize {
-    // Return addresses and instruction addresses differ in their low bits.
-    let h = (ra ^ instr.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 52) as usize & (CACHE_SIZE - 1)
+    // Call sites in the extension differ in their low bits, and so do
+    // Python instructions (2 bytes each): a mix of the low bits is enough.
+    (ra ^ (instr >> 1) ^ (instr >> 13)) & (CACHE_SIZE - 1)
 }
 
 impl SiteTable {
-    /// The site of `(ra, instr)` if the cache holds it.
+    /// The site of `(ra, instr)` if the cache holds it (an empty entry
+    /// matches only `(0, 0)`, whose site is "none" anyway).
     #[inline(always)]
     pub fn cached(&self, ra: usize, instr: usize) -> Option<u32> {
-        let e = self.cache.get(slot_of(ra, instr))?;
-        if e.ra == ra && e.instr == instr && e.id != 0 {
+        // In bounds: `slot_of` masks with CACHE_SIZE - 1.
+        let e = unsafe { self.cache.get_unchecked(slot_of(ra, instr)) };
+        if e.ra == ra && e.instr == instr {
             Some(e.id)
         } else {
             None
@@ -103,9 +105,6 @@ impl SiteTable {
     }
 
     fn remember(&mut self, ra: usize, instr: usize, id: u32) {
-        if self.cache.is_empty() {
-            self.cache = vec![Entry { ra: 0, instr: 0, id: 0 }; CACHE_SIZE];
-        }
         self.cache[slot_of(ra, instr)] = Entry { ra, instr, id };
     }
 
@@ -146,7 +145,7 @@ impl SiteTable {
 
     /// Bytes held (for the memory figures).
     pub fn heap_bytes(&self) -> usize {
-        self.cache.capacity() * std::mem::size_of::<Entry>()
+        CACHE_SIZE * std::mem::size_of::<Entry>()
             + self.map.capacity() * 24
             + self.sites.capacity() * std::mem::size_of::<SiteInfo>()
             + self.sites.iter().map(|s| s.trace.as_ref().map_or(0, |t| t.ips().len() * 8)).sum::<usize>()
