@@ -5,9 +5,11 @@ For every case:
 
 - ``test_case_is_well_formed``: the header follows leak_cases/README.md and
   names classes of docs/REPORTS.md;
-- ``test_hpydbg``: run under ``HPY_DEBUG=1`` with a JSON log; a bug must
-  produce a record of the expected class, ``api`` and ``site`` (file and
-  marked line); a control must produce no record and exit 0;
+- ``test_hpydbg``: run under ``HPY_DEBUG=1`` with a JSON log, on a ``-O0``
+  and on an ``-O3`` build (real extensions ship optimised: HPy's API
+  functions are inlined into the caller); a bug must produce a record of the
+  expected class, ``api`` and ``site`` (file and marked line); a control
+  must produce no record and exit 0;
 - ``test_hpy_c_debug_mode``: run under HPy's own C debug mode
   (``HPYDBG=0 HPY=debug``; leak cases and controls inside
   ``hpy.debug.LeakDetector``) and check that HPy's mode does what the header
@@ -115,6 +117,9 @@ def documented_classes() -> List[str]:
 
 
 CASES = [parse_case(p) for p in sorted(CASES_DIR.glob("*.c"))]
+# test_hpydbg runs every case on both builds; HPy's C debug mode runs -O0.
+OPTS = ["-O0", "-O3"]
+OPT_IDS = [o.lstrip("-") for o in OPTS]
 BUGS = [c for c in CASES if not c.is_control]
 CONTROLS = [c for c in CASES if c.is_control]
 IDS = [c.name for c in CASES]
@@ -154,18 +159,20 @@ def test_case_is_well_formed(case):
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """``built(case)`` -> directory holding NAME.hpy0.so and NAME.py; each
-    case is compiled once per pytest process."""
+    """``built(case, opt)`` -> directory holding NAME.hpy0.so and NAME.py
+    built with ``-g opt``; each (case, opt) is compiled once per pytest
+    process (xdist workers build what they run, in their own directories)."""
     from hpydbg.build import build_extension
 
-    cache: Dict[str, Path] = {}
+    cache: Dict[tuple, Path] = {}
 
-    def get(case: Case) -> Path:
-        if case.name not in cache:
-            out = tmp_path_factory.mktemp(case.name)
-            build_extension(case.name, [str(case.path)], str(out))
-            cache[case.name] = out
-        return cache[case.name]
+    def get(case: Case, opt: str = "-O0") -> Path:
+        key = (case.name, opt)
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"{case.name}{opt}")
+            build_extension(case.name, [str(case.path)], str(out), opt=opt)
+            cache[key] = out
+        return cache[key]
 
     return get
 
@@ -237,9 +244,15 @@ HPYDBG_REPORT_TEXT = ("hpydbg:", "Invalid usage", "Wrong HPy Context", "Invalid 
                       "Invalid HPy API call")
 
 
+def hpydbg_column(opt: str) -> str:
+    return "hpydbg" if opt == "-O0" else f"hpydbg{opt}"
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=OPT_IDS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_hpydbg(case, built, tmp_path, results):
-    d = built(case)
+def test_hpydbg(case, opt, built, tmp_path, results):
+    column = hpydbg_column(opt)
+    d = built(case, opt)
     log = tmp_path / "hpydbg.jsonl"
     env = clean_env(HPY_DEBUG="1", HPY_DEBUG_TRACES="16", HPY_DEBUG_LOG=str(log),
                     HPY_DEBUG_LOG_FORMAT="json")
@@ -247,7 +260,7 @@ def test_hpydbg(case, built, tmp_path, results):
     records, bad = read_json_log(log)
     info = (f"exit status: {r.returncode}\nrecords:\n  " +
             "\n  ".join(describe(x) for x in records) + f"\nstderr (tail):\n{tail(r.stderr)}")
-    results.record(case, "hpydbg", "fail")
+    results.record(case, column, "fail")
     assert not bad, f"malformed JSON lines in the log: {bad[:3]}\n{info}"
     for rec in records:
         assert rec.get("event") in ("misuse", "leak"), f"unknown event in {rec}"
@@ -257,7 +270,7 @@ def test_hpydbg(case, built, tmp_path, results):
         assert records == [], f"false report on a control\n{info}"
         leaked_text = [t for t in HPYDBG_REPORT_TEXT if t in r.stderr]
         assert not leaked_text, f"report text on stderr although HPY_DEBUG_LOG is set\n{info}"
-        results.record(case, "hpydbg", "pass")
+        results.record(case, column, "pass")
         return
     assert r.returncode != "timeout", f"timed out\n{info}"
     of_class = [x for x in records if x.get("class") in case.classes]
@@ -270,7 +283,7 @@ def test_hpydbg(case, built, tmp_path, results):
     if not case.is_leak:
         # default policy `abort`: a misuse stops the process
         assert r.returncode != 0, f"the process went on after a misuse\n{info}"
-    results.record(case, "hpydbg", "pass")
+    results.record(case, column, "pass")
 
 
 # -- HPy's own C debug mode ---------------------------------------------------
@@ -374,31 +387,37 @@ HPY_CELL = {"caught": "yes", "crash": "crashes, no report", "missed": "no"}
 
 
 def render_table(res: Dict[str, Dict[str, str]]) -> str:
-    rows = ["| case | class | what | caught by hpydbg | caught by HPy's C debug mode |",
-            "|---|---|---|---|---|"]
+    o3 = hpydbg_column("-O3")
+    rows = ["| case | class | what | caught by hpydbg (-O0) | caught by hpydbg (-O3) | caught by HPy's C debug mode |",
+            "|---|---|---|---|---|---|"]
     for c in BUGS + CONTROLS:
         got = res[c.name]
         link = f"[`{c.name}`](cases/{c.path.name})"
         if c.is_control:
             cls = "control"
             ours = "no report (clean)" if got["hpydbg"] == "pass" else "**false report or failure**"
+            ours3 = "no report (clean)" if got[o3] == "pass" else "**false report or failure**"
             theirs = "no report (clean)" if got["hpy"] == "missed" else "**false report**"
         else:
             cls = " / ".join(f"`{x}`" for x in c.classes)
             ours = HPYDBG_CELL[got["hpydbg"]]
+            ours3 = HPYDBG_CELL[got[o3]]
             theirs = HPY_CELL[got["hpy"]]
-        rows.append(f"| {link} | {cls} | {c.about} | {ours} | {theirs} |")
+        rows.append(f"| {link} | {cls} | {c.about} | {ours} | {ours3} | {theirs} |")
     n_ours = sum(res[c.name]["hpydbg"] == "pass" for c in BUGS)
+    n_ours3 = sum(res[c.name][o3] == "pass" for c in BUGS)
     n_theirs = sum(res[c.name]["hpy"] == "caught" for c in BUGS)
     rows.append("")
     rows.append(f"{len(BUGS)} bug cases: hpydbg reports {n_ours} as specified "
-                f"(class, API, file and line); HPy's C debug mode reports {n_theirs}. "
+                f"(class, API, file and line) when built -O0, {n_ours3} when built -O3; "
+                f"HPy's C debug mode reports {n_theirs}. "
                 f"{len(CONTROLS)} controls.")
     return "\n".join(rows)
 
 
 def write_table(res: Dict[str, Dict[str, str]]) -> bool:
-    if any(set(res.get(c.name, {})) < {"hpydbg", "hpy"} for c in CASES):
+    columns = {hpydbg_column(o) for o in OPTS} | {"hpy"}
+    if any(not columns <= set(res.get(c.name, {})) for c in CASES):
         return False   # not the whole corpus: leave the table alone
     text = CORPUS_README.read_text()
     if TABLE_START not in text or TABLE_END not in text:
