@@ -41,6 +41,8 @@ REPORTS_MD = ROOT / "docs" / "REPORTS.md"
 TABLE_START = "<!-- TABLE START -->"
 TABLE_END = "<!-- TABLE END -->"
 MARKER = "/* EXPECT */"
+# also matches at -O3: the trampoline's line when the faulty call is a tail call
+MARKER_O3 = "/* EXPECT -O3 */"
 HPY_OUTCOMES = ("caught", "crash", "missed")
 RUN_TIMEOUT = 60
 # exit status of the C-debug-mode run when hpydbg got enabled anyway
@@ -60,6 +62,7 @@ class Case:
     hpy: List[str]                     # what HPy's C debug mode does (alternatives)
     about: str
     lines: List[int]                   # lines marked /* EXPECT */
+    o3_lines: List[int]                # lines marked /* EXPECT -O3 */
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -104,9 +107,10 @@ def parse_case(path: Path) -> Case:
     apis = [None if a == "none" else a for a in _alternatives(fields.get("api", [""])[0])]
     call = "\n".join(fields.get("call", []))
     lines = [i for i, l in enumerate(text.splitlines(), 1) if l.rstrip().endswith(MARKER)]
+    o3_lines = [i for i, l in enumerate(text.splitlines(), 1) if l.rstrip().endswith(MARKER_O3)]
     return Case(name=path.stem, path=path, classes=classes, apis=apis, call=call,
                 hpy=_alternatives(fields.get("hpy", [""])[0]), about=fields.get("about", [""])[0].strip(),
-                lines=lines, errors=errors)
+                lines=lines, o3_lines=o3_lines, errors=errors)
 
 
 def documented_classes() -> List[str]:
@@ -149,7 +153,7 @@ def test_case_is_well_formed(case):
     assert re.search(rf"HPy_MODINIT\(\s*{case.name}\s*,", case.path.read_text()), \
         "HPy_MODINIT must name the module after the file"
     if case.is_control:
-        assert case.lines == [], "a control has no /* EXPECT */ line"
+        assert case.lines == [] and case.o3_lines == [], "a control has no /* EXPECT */ line"
         assert case.apis == [None]
     else:
         assert case.lines, "no line marked /* EXPECT */"
@@ -227,11 +231,15 @@ def api_matches(rec: dict, case: Case) -> bool:
     return False
 
 
-def site_matches(rec: dict, case: Case) -> bool:
+def expected_lines(case: Case, opt: str) -> List[int]:
+    return case.lines + (case.o3_lines if opt != "-O0" else [])
+
+
+def site_matches(rec: dict, case: Case, opt: str = "-O0") -> bool:
     site = rec.get("site")
     if not isinstance(site, dict) or not site.get("file"):
         return False
-    return Path(site["file"]).name == case.path.name and site.get("line") in case.lines
+    return Path(site["file"]).name == case.path.name and site.get("line") in expected_lines(case, opt)
 
 
 def describe(rec: dict) -> str:
@@ -278,9 +286,9 @@ def test_hpydbg(case, opt, built, tmp_path, results):
     assert of_class, f"no {'/'.join(case.classes)} record\n{info}"
     with_api = [x for x in of_class if api_matches(x, case)]
     assert with_api, f"no {'/'.join(case.classes)} record with api in {case.apis}\n{info}"
-    at_site = [x for x in with_api if site_matches(x, case)]
+    at_site = [x for x in with_api if site_matches(x, case, opt)]
     assert at_site, (f"no {'/'.join(case.classes)} record at {case.path.name}:"
-                     f"{'|'.join(map(str, case.lines))}\n{info}")
+                     f"{'|'.join(map(str, expected_lines(case, opt)))}\n{info}")
     if not case.is_leak:
         # default policy `abort`: a misuse stops the process
         assert r.returncode != 0, f"the process went on after a misuse\n{info}"
