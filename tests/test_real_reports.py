@@ -82,6 +82,41 @@ def _tool(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
+def call_sites(so: str, source: Path) -> set:
+    """``(function, line, outer_function, outer_line)``: the first frame in
+    ``source`` of every call instruction's return address - 1, inlined
+    frames included (binutils' addr2line -i), and the frame it was inlined
+    into (None, None if it was not): what an inline-aware symboliser must
+    find."""
+    dis = _tool("objdump", "-d", "--no-show-raw-insn", so).splitlines()
+    addrs = []
+    for i, line in enumerate(dis):
+        if re.match(r"\s*[0-9a-f]+:\s+call\s", line):
+            nxt = next((x for x in dis[i + 1:] if re.match(r"\s*[0-9a-f]+:", x)), None)
+            if nxt is not None:
+                addrs.append(hex(int(nxt.split(":")[0], 16) - 1))
+    sites = set()
+    # "-a" starts each address's block with the address itself
+    out = _tool("addr2line", "-a", "-f", "-i", "-C", "-e", so, *addrs).splitlines()
+    frames: List[Tuple[str, str]] = []
+    for line in out + ["0x"]:
+        if line.startswith("0x"):
+            own = [(fn.split("(")[0], _lineno(loc)) for fn, loc in frames if loc.rsplit(":", 1)[0] == str(source)]
+            if own:
+                sites.add(own[0] + (own[1] if len(own) > 1 else (None, None)))
+            frames = []
+        elif frames and frames[-1][1] is None:
+            frames[-1] = (frames[-1][0], line)
+        else:
+            frames.append((line, None))
+    return sites
+
+
+def _lineno(loc: str) -> Optional[int]:
+    m = re.match(r"\d+", loc.rsplit(":", 1)[1])
+    return int(m.group()) if m else None
+
+
 def test_built_O3_with_the_helpers_inlined(opt_c_dir, opt_cpp_dir):
     # If the compiler stopped inlining these helpers, the tests below would
     # no longer test inlined frames: say so here.
@@ -97,6 +132,21 @@ def test_built_O3_with_the_helpers_inlined(opt_c_dir, opt_cpp_dir):
     assert re.search(r"DW_AT_producer.*GNU C\+\+17 .* -O3 .*-std=c\+\+17", cpp_info)
     # the helpers exist in the debug information as inlined subroutines
     assert "DW_TAG_inlined_subroutine" in c_info and "DW_TAG_inlined_subroutine" in cpp_info
+    # Every marked API call is a real call (not a tail call, which leaves no
+    # frame of the caller), and its first own frame is the one the tests
+    # expect: the sites below are recoverable from a return address.
+    c_sites = call_sites(c_so, OPT_C)
+    for want in [("format_label", c_line("HELPER_LEAK"), "make_label_impl", c_line("HELPER_CALL")),
+                 ("close_loop_impl", c_line("REPEAT"), None, None),
+                 ("on_glyph", c_line("STALE_CTX"), "render_impl", c_line("STALE_CALL")),
+                 ("opt_c_exec_impl", c_line("INIT_DOUBLE_CLOSE"), None, None),
+                 ("ImagingObject_AsStruct", marker_line(OPT_C, "HPyType_LEGACY_HELPERS"),
+                  "blend_impl", c_line("ASSTRUCT_NULL"))]:
+        assert want in c_sites, (want, sorted(c_sites))
+    cpp_sites = call_sites(cpp_so, OPT_CPP)
+    for want in [("geo::Path::area", cpp_line("CPP_LEAK"), None, None),
+                 ("geo::Path::item_value", cpp_line("CPP_HELPER_LEAK"), "geo::Path::first", cpp_line("CPP_HELPER_CALL"))]:
+        assert want in cpp_sites, (want, sorted(cpp_sites))
 
 
 def test_hybrid_abi_extension_runs_on_hpydbg(tmp_path):
