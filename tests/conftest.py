@@ -30,12 +30,17 @@ def run_python(code, cwd, env_extra=None, drop=("HPY", "HPY_DEBUG", "HPYDBG", "H
 LEAKEXT_C = TESTS / "ext" / "leakext.c"
 
 
+def marker_line(path, marker):
+    """The line of ``path`` holding ``marker`` (exactly one must)."""
+    hits = [n for n, line in enumerate(Path(path).read_text().splitlines(), 1) if marker in line]
+    if len(hits) != 1:
+        raise LookupError(f"{marker!r} is on {len(hits)} lines of {path}")
+    return hits[0]
+
+
 def leakext_line(marker):
     """Line of tests/ext/leakext.c holding ``marker`` (e.g. "LEAK")."""
-    for n, line in enumerate(LEAKEXT_C.read_text().splitlines(), 1):
-        if marker in line:
-            return n
-    raise LookupError(marker)
+    return marker_line(LEAKEXT_C, marker)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,11 @@ For every case:
 
 - ``test_case_is_well_formed``: the header follows leak_cases/README.md and
   names classes of docs/REPORTS.md;
-- ``test_hpydbg``: run under ``HPY_DEBUG=1`` with a JSON log; a bug must
-  produce a record of the expected class, ``api`` and ``site`` (file and
-  marked line); a control must produce no record and exit 0;
+- ``test_hpydbg``: run under ``HPY_DEBUG=1`` with a JSON log, on a ``-O0``
+  and on an ``-O3`` build (real extensions ship optimised: HPy's API
+  functions are inlined into the caller); a bug must produce a record of the
+  expected class, ``api`` and ``site`` (file and marked line); a control
+  must produce no record and exit 0;
 - ``test_hpy_c_debug_mode``: run under HPy's own C debug mode
   (``HPYDBG=0 HPY=debug``; leak cases and controls inside
   ``hpy.debug.LeakDetector``) and check that HPy's mode does what the header
@@ -39,6 +41,8 @@ REPORTS_MD = ROOT / "docs" / "REPORTS.md"
 TABLE_START = "<!-- TABLE START -->"
 TABLE_END = "<!-- TABLE END -->"
 MARKER = "/* EXPECT */"
+# also matches at -O3: the trampoline's line when the faulty call is a tail call
+MARKER_O3 = "/* EXPECT -O3 */"
 HPY_OUTCOMES = ("caught", "crash", "missed")
 RUN_TIMEOUT = 60
 # exit status of the C-debug-mode run when hpydbg got enabled anyway
@@ -58,6 +62,7 @@ class Case:
     hpy: List[str]                     # what HPy's C debug mode does (alternatives)
     about: str
     lines: List[int]                   # lines marked /* EXPECT */
+    o3_lines: List[int]                # lines marked /* EXPECT -O3 */
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -102,9 +107,10 @@ def parse_case(path: Path) -> Case:
     apis = [None if a == "none" else a for a in _alternatives(fields.get("api", [""])[0])]
     call = "\n".join(fields.get("call", []))
     lines = [i for i, l in enumerate(text.splitlines(), 1) if l.rstrip().endswith(MARKER)]
+    o3_lines = [i for i, l in enumerate(text.splitlines(), 1) if l.rstrip().endswith(MARKER_O3)]
     return Case(name=path.stem, path=path, classes=classes, apis=apis, call=call,
                 hpy=_alternatives(fields.get("hpy", [""])[0]), about=fields.get("about", [""])[0].strip(),
-                lines=lines, errors=errors)
+                lines=lines, o3_lines=o3_lines, errors=errors)
 
 
 def documented_classes() -> List[str]:
@@ -115,6 +121,9 @@ def documented_classes() -> List[str]:
 
 
 CASES = [parse_case(p) for p in sorted(CASES_DIR.glob("*.c"))]
+# test_hpydbg runs every case on both builds; HPy's C debug mode runs -O0.
+OPTS = ["-O0", "-O3"]
+OPT_IDS = [o.lstrip("-") for o in OPTS]
 BUGS = [c for c in CASES if not c.is_control]
 CONTROLS = [c for c in CASES if c.is_control]
 IDS = [c.name for c in CASES]
@@ -144,7 +153,7 @@ def test_case_is_well_formed(case):
     assert re.search(rf"HPy_MODINIT\(\s*{case.name}\s*,", case.path.read_text()), \
         "HPy_MODINIT must name the module after the file"
     if case.is_control:
-        assert case.lines == [], "a control has no /* EXPECT */ line"
+        assert case.lines == [] and case.o3_lines == [], "a control has no /* EXPECT */ line"
         assert case.apis == [None]
     else:
         assert case.lines, "no line marked /* EXPECT */"
@@ -154,18 +163,20 @@ def test_case_is_well_formed(case):
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """``built(case)`` -> directory holding NAME.hpy0.so and NAME.py; each
-    case is compiled once per pytest process."""
+    """``built(case, opt)`` -> directory holding NAME.hpy0.so and NAME.py
+    built with ``-g opt``; each (case, opt) is compiled once per pytest
+    process (xdist workers build what they run, in their own directories)."""
     from hpydbg.build import build_extension
 
-    cache: Dict[str, Path] = {}
+    cache: Dict[tuple, Path] = {}
 
-    def get(case: Case) -> Path:
-        if case.name not in cache:
-            out = tmp_path_factory.mktemp(case.name)
-            build_extension(case.name, [str(case.path)], str(out))
-            cache[case.name] = out
-        return cache[case.name]
+    def get(case: Case, opt: str = "-O0") -> Path:
+        key = (case.name, opt)
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"{case.name}{opt}")
+            build_extension(case.name, [str(case.path)], str(out), opt=opt)
+            cache[key] = out
+        return cache[key]
 
     return get
 
@@ -220,11 +231,15 @@ def api_matches(rec: dict, case: Case) -> bool:
     return False
 
 
-def site_matches(rec: dict, case: Case) -> bool:
+def expected_lines(case: Case, opt: str) -> List[int]:
+    return case.lines + (case.o3_lines if opt != "-O0" else [])
+
+
+def site_matches(rec: dict, case: Case, opt: str = "-O0") -> bool:
     site = rec.get("site")
     if not isinstance(site, dict) or not site.get("file"):
         return False
-    return Path(site["file"]).name == case.path.name and site.get("line") in case.lines
+    return Path(site["file"]).name == case.path.name and site.get("line") in expected_lines(case, opt)
 
 
 def describe(rec: dict) -> str:
@@ -237,9 +252,15 @@ HPYDBG_REPORT_TEXT = ("hpydbg:", "Invalid usage", "Wrong HPy Context", "Invalid 
                       "Invalid HPy API call")
 
 
+def hpydbg_column(opt: str) -> str:
+    return "hpydbg" if opt == "-O0" else f"hpydbg{opt}"
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=OPT_IDS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_hpydbg(case, built, tmp_path, results):
-    d = built(case)
+def test_hpydbg(case, opt, built, tmp_path, results):
+    column = hpydbg_column(opt)
+    d = built(case, opt)
     log = tmp_path / "hpydbg.jsonl"
     env = clean_env(HPY_DEBUG="1", HPY_DEBUG_TRACES="16", HPY_DEBUG_LOG=str(log),
                     HPY_DEBUG_LOG_FORMAT="json")
@@ -247,30 +268,31 @@ def test_hpydbg(case, built, tmp_path, results):
     records, bad = read_json_log(log)
     info = (f"exit status: {r.returncode}\nrecords:\n  " +
             "\n  ".join(describe(x) for x in records) + f"\nstderr (tail):\n{tail(r.stderr)}")
-    results.record(case, "hpydbg", "fail")
+    results.record(case, column, "fail")
     assert not bad, f"malformed JSON lines in the log: {bad[:3]}\n{info}"
     for rec in records:
-        assert rec.get("event") in ("misuse", "leak"), f"unknown event in {rec}"
+        # "repeat": the count of identical misuses reported once (docs/REPORTS.md)
+        assert rec.get("event") in ("misuse", "leak", "repeat"), f"unknown event in {rec}"
         assert isinstance(rec.get("pid"), int), f"no pid in {rec}"
     if case.is_control:
         assert r.returncode == 0, f"control failed\n{info}"
         assert records == [], f"false report on a control\n{info}"
         leaked_text = [t for t in HPYDBG_REPORT_TEXT if t in r.stderr]
         assert not leaked_text, f"report text on stderr although HPY_DEBUG_LOG is set\n{info}"
-        results.record(case, "hpydbg", "pass")
+        results.record(case, column, "pass")
         return
     assert r.returncode != "timeout", f"timed out\n{info}"
     of_class = [x for x in records if x.get("class") in case.classes]
     assert of_class, f"no {'/'.join(case.classes)} record\n{info}"
     with_api = [x for x in of_class if api_matches(x, case)]
     assert with_api, f"no {'/'.join(case.classes)} record with api in {case.apis}\n{info}"
-    at_site = [x for x in with_api if site_matches(x, case)]
+    at_site = [x for x in with_api if site_matches(x, case, opt)]
     assert at_site, (f"no {'/'.join(case.classes)} record at {case.path.name}:"
-                     f"{'|'.join(map(str, case.lines))}\n{info}")
+                     f"{'|'.join(map(str, expected_lines(case, opt)))}\n{info}")
     if not case.is_leak:
         # default policy `abort`: a misuse stops the process
         assert r.returncode != 0, f"the process went on after a misuse\n{info}"
-    results.record(case, "hpydbg", "pass")
+    results.record(case, column, "pass")
 
 
 # -- HPy's own C debug mode ---------------------------------------------------
@@ -374,31 +396,37 @@ HPY_CELL = {"caught": "yes", "crash": "crashes, no report", "missed": "no"}
 
 
 def render_table(res: Dict[str, Dict[str, str]]) -> str:
-    rows = ["| case | class | what | caught by hpydbg | caught by HPy's C debug mode |",
-            "|---|---|---|---|---|"]
+    o3 = hpydbg_column("-O3")
+    rows = ["| case | class | what | caught by hpydbg (-O0) | caught by hpydbg (-O3) | caught by HPy's C debug mode |",
+            "|---|---|---|---|---|---|"]
     for c in BUGS + CONTROLS:
         got = res[c.name]
         link = f"[`{c.name}`](cases/{c.path.name})"
         if c.is_control:
             cls = "control"
             ours = "no report (clean)" if got["hpydbg"] == "pass" else "**false report or failure**"
+            ours3 = "no report (clean)" if got[o3] == "pass" else "**false report or failure**"
             theirs = "no report (clean)" if got["hpy"] == "missed" else "**false report**"
         else:
             cls = " / ".join(f"`{x}`" for x in c.classes)
             ours = HPYDBG_CELL[got["hpydbg"]]
+            ours3 = HPYDBG_CELL[got[o3]]
             theirs = HPY_CELL[got["hpy"]]
-        rows.append(f"| {link} | {cls} | {c.about} | {ours} | {theirs} |")
+        rows.append(f"| {link} | {cls} | {c.about} | {ours} | {ours3} | {theirs} |")
     n_ours = sum(res[c.name]["hpydbg"] == "pass" for c in BUGS)
+    n_ours3 = sum(res[c.name][o3] == "pass" for c in BUGS)
     n_theirs = sum(res[c.name]["hpy"] == "caught" for c in BUGS)
     rows.append("")
     rows.append(f"{len(BUGS)} bug cases: hpydbg reports {n_ours} as specified "
-                f"(class, API, file and line); HPy's C debug mode reports {n_theirs}. "
+                f"(class, API, file and line) when built -O0, {n_ours3} when built -O3; "
+                f"HPy's C debug mode reports {n_theirs}. "
                 f"{len(CONTROLS)} controls.")
     return "\n".join(rows)
 
 
 def write_table(res: Dict[str, Dict[str, str]]) -> bool:
-    if any(set(res.get(c.name, {})) < {"hpydbg", "hpy"} for c in CASES):
+    columns = {hpydbg_column(o) for o in OPTS} | {"hpy"}
+    if any(not columns <= set(res.get(c.name, {})) for c in CASES):
         return False   # not the whole corpus: leave the table alone
     text = CORPUS_README.read_text()
     if TABLE_START not in text or TABLE_END not in text:

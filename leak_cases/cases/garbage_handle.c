@@ -7,7 +7,7 @@
  */
 #include "hpy.h"
 
-HPyDef_METH(stringify, "stringify", HPyFunc_O)
+HPyDef_METH(stringify, "stringify", HPyFunc_O)   /* EXPECT -O3 */
 static HPy stringify_impl(HPyContext *ctx, HPy self, HPy arg)
 {
     HPy table[2] = { arg, { 12344 } };   /* slot 1 was never filled in properly */

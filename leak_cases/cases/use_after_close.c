@@ -7,7 +7,7 @@
  */
 #include "hpy.h"
 
-HPyDef_METH(describe, "describe", HPyFunc_O)
+HPyDef_METH(describe, "describe", HPyFunc_O)   /* EXPECT -O3 */
 static HPy describe_impl(HPyContext *ctx, HPy self, HPy arg)
 {
     HPy doubled = HPy_Add(ctx, arg, arg);

@@ -17,7 +17,7 @@ static HPy remember_impl(HPyContext *ctx, HPy self, HPy arg)
     return HPy_Dup(ctx, ctx->h_None);
 }
 
-HPyDef_METH(recall, "recall", HPyFunc_NOARGS)
+HPyDef_METH(recall, "recall", HPyFunc_NOARGS)   /* EXPECT -O3 */
 static HPy recall_impl(HPyContext *ctx, HPy self)
 {
     return HPy_Repr(ctx, remembered);   /* EXPECT */

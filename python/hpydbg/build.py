@@ -1,6 +1,8 @@
-"""Compile HPy C extensions for the universal ABI (used by the demo, the
-tests and the leak cases).  Extensions are built with ``-g -O0`` so that
-reports point at source lines."""
+"""Compile HPy C and C++ extensions for the universal (or hybrid) ABI, used
+by the demo, the tests and the leak cases.  Extensions are built with ``-g``
+and, by default, ``-O0`` so that reports point at source lines; ``opt="-O3"``
+builds them as real projects ship them (HPy's API functions and small static
+helpers inlined), which is what tests/test_real_reports.py checks."""
 from __future__ import annotations
 
 import os
@@ -8,20 +10,37 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
+CXX_SUFFIXES = (".cpp", ".cc", ".cxx")
+# HPy 0.9.0's hpy.h wraps its declarations in extern "C" and compiles as
+# C++17 with g++ as is (designated initializers in HPy's macros are a GNU
+# extension before C++20; g++ accepts them without a warning).
+CXX_STD = "-std=c++17"
+
 
 def build_extension(name: str, sources: Sequence[str], outdir: str, *,
-                    abi: str = "universal", extra_compile_args: Iterable[str] = (),
-                    quiet: bool = True) -> str:
-    """Build extension ``name`` from C ``sources`` into ``outdir``; return
-    the path of the shared object (``NAME.hpy0.so`` for the universal ABI)."""
+                    abi: str = "universal", opt: str = "-O0",
+                    extra_compile_args: Iterable[str] = (), quiet: bool = True) -> str:
+    """Build extension ``name`` from C or C++ ``sources`` (not both) into
+    ``outdir`` with ``-g`` and optimisation ``opt`` (e.g. ``"-O3"``); return
+    the path of the shared object (``NAME.hpy0.so`` for the universal ABI,
+    ``NAME.hpy0-cp311.so`` for the hybrid one).  C++ sources are compiled
+    and linked with g++ (``$CXX``), ``-std=c++17``.  Not thread-safe (it
+    changes the working directory, the environment and fd 1 while it runs);
+    separate processes (xdist workers) with separate ``outdir`` are fine."""
     from setuptools import Distribution, Extension
     from hpy.devel import HPyDevel
 
+    if not opt.startswith("-O"):
+        raise ValueError(f"opt must be a -O flag, got {opt!r}")
+    cxx = [s for s in sources if s.endswith(CXX_SUFFIXES)]
+    if cxx and len(cxx) != len(sources):
+        raise ValueError("C and C++ sources in one extension are not supported")
     outdir = os.path.abspath(outdir)
     os.makedirs(outdir, exist_ok=True)
+    flags = ["-g", opt, *([CXX_STD] if cxx else []), *extra_compile_args]
     ext = Extension(name, sources=[os.path.abspath(s) for s in sources],
-                    extra_compile_args=["-g", "-O0", *extra_compile_args],
-                    extra_link_args=["-g"])
+                    extra_compile_args=flags, extra_link_args=["-g"],
+                    language="c++" if cxx else None)
     dist = Distribution({"name": name, "py_modules": [name]})
     dist.hpy_abi = abi
     dist.hpy_use_static_libs = True
@@ -38,6 +57,10 @@ def build_extension(name: str, sources: Sequence[str], outdir: str, *,
     saved_out = os.dup(1) if quiet else None
     try:
         os.chdir(outdir)
+        if cxx:
+            # distutils compiles every source with $CC and links with $CC
+            # (or $CXX for language c++); both must be the C++ driver.
+            os.environ["CC"] = os.environ["CXX"] = os.environ.get("CXX", "g++")
         if quiet:
             sys.stdout.flush()
             os.dup2(devnull.fileno(), 1)
