@@ -107,6 +107,9 @@ def format_groups(handles: Sequence[Any]) -> List[str]:
     for site, hs in groups.items():
         lines.append(f"  {len(hs)} x opened at {site}")
         lines.append(f"      e.g. {_safe_repr(hs[0])}")
+        for c in python_callers(hs, 3):
+            lines.append(f"      from Python: {c['file']}:{c['line']} in {c['function']} "
+                         f"({_plural(c['count'], 'handle')})")
         trace = _stack(hs[0])
         if trace:
             lines.append("      stack:")
@@ -129,16 +132,67 @@ def format_leaks(handles: Iterable[Any], when: str = "") -> str:
     return "\n".join([head] + format_groups(handles))
 
 
+def python_site(h: Any) -> Optional[Frame]:
+    """The innermost Python frame when the handle was opened
+    (``DebugHandle.python_site``), or None where unknown."""
+    ps = getattr(h, "python_site", None)
+    if isinstance(ps, Mapping) and ps.get("file"):
+        return {"file": ps.get("file"), "line": ps.get("line"), "function": ps.get("function")}
+    return None
+
+
+def python_callers(handles: Sequence[Any], limit: int = 5) -> List[Dict[str, Any]]:
+    """The Python frames that opened ``handles``, most frequent first:
+    ``[{"file", "line", "function", "count"}]`` (empty where unknown)."""
+    counts: Dict[tuple, int] = {}
+    for h in handles:
+        f = python_site(h)
+        if f is not None:
+            k = (f["file"], f["line"], f["function"])
+            counts[k] = counts.get(k, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
+    return [{"file": k[0], "line": k[1], "function": k[2], "count": n} for k, n in top]
+
+
+def type_name(h: Any) -> Optional[str]:
+    try:
+        return type(h.obj).__name__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
+                  python_fallback: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+    """Leaked handles as findings (see ``hpydbg.suppressions``): one per
+    allocation site and object type, biggest first; each keeps its
+    ``handles`` (not serialisable: drop it before sending)."""
+    groups: "OrderedDict[tuple, List[Any]]" = OrderedDict()
+    for h in handles:
+        groups.setdefault((_site(h) or "", type_name(h)), []).append(h)
+    out = []
+    for (site, tname), hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        callers = python_callers(hs) or list(python_fallback or [])
+        out.append({"class": "leak", "count": len(hs), "site": parse_frame(site) if site else None,
+                    "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
+                    "test": test, "handles": hs})
+    return out
+
+
 def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
     """One ``{"event": "leak", ...}`` record per allocation site (the JSON
-    lines schema of docs/REPORTS.md); ``extra`` keys are added to each."""
+    lines schema of docs/REPORTS.md); ``extra`` keys are added to each
+    (``python_fallback``: the callers to name where handles do not know)."""
     records = []
     pid = os.getpid()
+    fallback = extra.pop("python_fallback", None)
     for site, hs in group_by_site(list(handles)).items():
         h = hs[0]
         rec: Dict[str, Any] = {
             "event": "leak", "class": "leak", "count": len(hs), "sample": _safe_repr(h),
+            "type": type_name(h),
             "site": parse_frame(_site(h)) if _site(h) else None,
+            "python": python_callers(hs) or list(fallback or []),
+            "test": None,
         }
         trace = _stack(h)
         if trace:
@@ -170,12 +224,20 @@ def log_format(env: Mapping[str, str] = os.environ) -> str:
     return "json" if env.get("HPY_DEBUG_LOG_FORMAT", "").strip().lower() in ("json", "jsonl") else "text"
 
 
+def expand_log_path(path: str, pid: Optional[int] = None) -> str:
+    """``%p`` -> the process id, ``%%`` -> ``%`` (as src/log.rs does)."""
+    pid = os.getpid() if pid is None else pid
+    return re.sub(r"%(.)", lambda m: str(pid) if m.group(1) == "p" else
+                  "%" if m.group(1) == "%" else m.group(0), path)
+
+
 def log_path(env: Mapping[str, str] = os.environ) -> Optional[str]:
-    """The file named by ``HPY_DEBUG_LOG`` (None: stderr)."""
+    """The file named by ``HPY_DEBUG_LOG`` (None: stderr), placeholders expanded."""
     if "path" in _log_override:
-        return _log_override["path"]
+        p = _log_override["path"]
+        return None if p is None else expand_log_path(p)
     p = env.get("HPY_DEBUG_LOG", "").strip()
-    return None if p in ("", "-", "stderr") else p
+    return None if p in ("", "-", "stderr") else expand_log_path(p)
 
 
 def write_log(text: str) -> None:
@@ -207,13 +269,63 @@ def emit_leaks(handles: Iterable[Any], when: str = "", **extra: Any) -> int:
     return len(handles)
 
 
+def exit_code_on_findings(env: Mapping[str, str] = os.environ) -> Optional[int]:
+    """``HPY_DEBUG_EXITCODE=N``: the exit status of a process with findings."""
+    v = env.get("HPY_DEBUG_EXITCODE", "").strip()
+    if not v:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        sys.stderr.write(f"hpydbg: HPY_DEBUG_EXITCODE={v!r} is not a number, ignored\n")
+        return None
+
+
+def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Misuse reports (``take_reports()``) as findings (``hpydbg.suppressions``)."""
+    out = []
+    for r in reports:
+        if r.get("event", "misuse") == "leak":
+            continue
+        py = r.get("python")
+        out.append({"class": r.get("class") or "misuse", "count": 1, "site": r.get("site"),
+                    "python": [dict(py, count=1)] if isinstance(py, Mapping) else [],
+                    "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
+                    "report": dict(r)})
+    return out
+
+
 def print_exit_summary() -> None:
-    """atexit hook: every handle still open now was leaked (no call is running)."""
-    from . import _hpydbg
+    """atexit hook: every handle still open now was leaked (no call is running).
+    Leaks and misuse reports covered by ``HPY_DEBUG_SUPPRESSIONS`` are left
+    out (the suppressions used are listed); with ``HPY_DEBUG_EXITCODE=N``, a
+    process with findings left exits with status N."""
+    from . import _hpydbg, suppressions
 
     if not _hpydbg.context_created():
         return
-    emit_leaks(_hpydbg.get_open_handles(0), " (open when the program exited)")
+    try:
+        supp = suppressions.from_environment()
+    except suppressions.SuppressionError as e:
+        sys.stderr.write(f"hpydbg: {e} (HPY_DEBUG_SUPPRESSIONS ignored)\n")
+        supp = None
+    take = getattr(_hpydbg, "take_reports", None)
+    reports = [dict(r) for r in take()] if take is not None else []
+    misuses, _ = suppressions.split(supp, misuse_findings(r for r in reports if not r.get("callback")))
+    kept, _ = suppressions.split(supp, leak_findings(_hpydbg.get_open_handles(0)))
+    left = [h for f in kept for h in f["handles"]]
+    quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
+    leaked = len(left) if quiet else emit_leaks(left, " (open when the program exited)")
+    if supp is not None and not quiet:
+        lines = supp.summary_lines()
+        if lines:
+            write_log("\n".join(lines) + "\n") if log_format() == "text" else \
+                sys.stderr.write("\n".join(lines) + "\n")
+    code = exit_code_on_findings()
+    if code is not None and (leaked or misuses):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 # -- misuse reports (from _hpydbg.take_reports()) ---------------------------
