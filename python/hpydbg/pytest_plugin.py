@@ -171,7 +171,6 @@ class HPyDebugSession:
             except suppressions.SuppressionError as e:
                 raise pytest.UsageError(f"hpydbg: {e}") from None
         self.baseline_path = _option(config, "hpy_debug_write_baseline")
-        self.is_worker = hasattr(config, "workerinput")
         hpydbg.enable("all")
         hpydbg.set_stack_trace_limit(self.traces)
         # A misuse must fail the test, not kill pytest: report and go on.
@@ -212,6 +211,11 @@ class HPyDebugSession:
             self._hpydbg.set_on_invalid_handle(self._on_invalid)
         if self._debug._callbacks["builder"] is None:
             self._hpydbg.set_on_invalid_builder_handle(self._on_invalid)
+
+    @property
+    def is_worker(self) -> bool:
+        # Set by pytest-xdist after the early configuration (when we start).
+        return hasattr(self.config, "workerinput")
 
     def _test_id(self, nodeid: Optional[str]) -> None:
         if self._set_test_id is not None:
@@ -307,8 +311,13 @@ class HPyDebugSession:
 
     def _summary_lines(self) -> List[str]:
         lines: List[str] = []
+        # The controller and every worker import the conftest files: the same
+        # finding outside tests is shown once, with the number of processes.
+        seen: Dict[Tuple[str, str], int] = {}
         for phase, text in self.outside:
-            lines.append(text)
+            seen[(phase, text)] = seen.get((phase, text), 0) + 1
+        for (phase, text), n in seen.items():
+            lines.append(text if n == 1 else f"{text}\n  (the same in {n} processes)")
         if self.outside:
             if self.outside_mode == "fail":
                 lines.append("hpydbg: the session fails because of the findings outside tests above "
@@ -434,7 +443,7 @@ class HPyDebugSession:
                 text = format_leaks(left, f" during {phase}") if left else \
                     f"hpydbg: no leaked handle during {phase}"
                 if left and not any(getattr(h, "python_site", None) for h in left):
-                    text += f"\n  from Python: {_caller_text(fallback)} (the test)"
+                    text = _before_what_to_do(text, f"  from Python: {_caller_text(fallback)} (the test)")
                 if expected:
                     text = (f"hpydbg: expected {expected} leaked handle{'s' if expected != 1 else ''} "
                             f"(@pytest.mark.hpy_leaks({expected})), found {len(left)}\n" + text)
@@ -465,6 +474,14 @@ def _test_caller(item: pytest.Item) -> List[Dict[str, Any]]:
                  "count": 1}]
     except Exception:  # noqa: BLE001
         return []
+
+
+def _before_what_to_do(text: str, line: str) -> str:
+    from hpydbg._report import WHAT_TO_DO
+
+    if WHAT_TO_DO in text:
+        return text.replace(WHAT_TO_DO, line + "\n" + WHAT_TO_DO, 1)
+    return text + "\n" + line
 
 
 def _caller_text(callers: List[Dict[str, Any]]) -> str:
