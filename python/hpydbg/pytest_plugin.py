@@ -194,6 +194,8 @@ class HPyDebugSession:
         # Tests that failed on findings: (nodeid, one line per site).
         self.failed: List[Tuple[str, List[str]]] = []
         self._attributed: set = set()   # handles opened during some test
+        self._outside_handles: set = set()  # opened by session/module/class fixtures
+        self._pending: List[Dict[str, Any]] = []  # reports of this test seen early
         self._tests_started = 0
         self._start_epoch = _hpydbg.new_generation()
         self._worker_data: List[Dict[str, Any]] = []
@@ -243,6 +245,19 @@ class HPyDebugSession:
         self._checked_once = False
         self._epoch = self._hpydbg.new_generation()
         yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Iterator[None]:
+        # What a fixture wider than a test opens or misuses is no test's.
+        scope = getattr(fixturedef, "scope", "function")
+        if scope == "function":
+            yield
+            return
+        self._pending.extend(self._unhandled_reports())
+        gen = self._hpydbg.new_generation()
+        yield
+        self._outside_handles.update(h.handle for h in self._hpydbg.get_open_handles(gen))
+        self._check_outside(f"in {scope} fixture {fixturedef.argname!r}")
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self._test_id(None)
@@ -347,8 +362,10 @@ class HPyDebugSession:
             return []
         return [dict(r) for r in self._take_reports()]
 
-    def _unhandled_reports(self) -> List[Dict[str, Any]]:
-        out = []
+    def _unhandled_reports(self, pending: bool = True) -> List[Dict[str, Any]]:
+        out: List[Dict[str, Any]] = []
+        if pending:
+            out, self._pending = self._pending, []
         for r in self._take():
             if r.get("event", "misuse") == "leak":
                 continue
@@ -394,7 +411,7 @@ class HPyDebugSession:
         """Misuses (and, at the end, leaks) outside any test."""
         from hpydbg._report import emit_leaks, format_leaks, format_reports
 
-        kept = self._split_reports(self._unhandled_reports(), None, [])
+        kept = self._split_reports(self._unhandled_reports(pending=False), None, [])
         if kept:
             self.outside.append((phase, format_reports([f["report"] for f in kept],
                                                         f" outside tests ({phase})")))
@@ -428,7 +445,8 @@ class HPyDebugSession:
                          f"(the report{'s are' if n != 1 else ' is'} in the captured stderr)")
         self.invalid_uses = 0
         if check_leaks:
-            all_new = self._hpydbg.get_open_handles(self._epoch)
+            outside = self._outside_handles
+            all_new = [h for h in self._hpydbg.get_open_handles(self._epoch) if h.handle not in outside]
             self._attributed.update(h.handle for h in all_new)
             reported = self._debug._reported_leaks
             leaks = [h for h in all_new if h.handle not in reported]
