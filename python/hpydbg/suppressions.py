@@ -130,11 +130,11 @@ class Suppressions:
         self.path = path
         self.entries = list(entries)
 
-    def apply(self, f: Mapping[str, Any]) -> Tuple[int, Optional[Entry]]:
+    def apply(self, f: Mapping[str, Any], start: int = 0) -> Tuple[int, Optional[Entry]]:
         """How many of ``f["count"]`` handles/reports the first matching entry
-        suppresses (respecting its ``max``), and that entry."""
+        (from index ``start``) suppresses, respecting its ``max``, and that entry."""
         count = int(f.get("count") or 1)
-        for e in self.entries:
+        for e in self.entries[start:]:
             if not e.matches(f):
                 continue
             room = count if e.max is None else max(0, min(count, e.max - e.suppressed))
@@ -262,21 +262,30 @@ def load(path: str) -> Suppressions:
 
 
 def split(supp: Optional["Suppressions"], findings: Iterable[Finding]) -> Tuple[List[Finding], List[Finding]]:
-    """Findings not covered by ``supp`` (a partly covered leak group keeps
-    its uncovered handles and count) and the ones covered, each marked
-    with ``"suppressed_by"`` (the entry's line)."""
+    """Findings not covered by ``supp`` and the parts covered, each marked
+    with ``"suppressed_by"`` (the entry's line).  A leak group an entry
+    covers only in part (``max``) goes on to the next entries; what no entry
+    covers is kept, with its count and handles."""
     kept: List[Finding] = []
     covered: List[Finding] = []
     for f in findings:
-        n, entry = supp.apply(f) if supp is not None else (0, None)
         count = int(f.get("count") or 1)
-        if n:
-            covered.append(dict(f, count=n, suppressed_by=entry.line if entry else None,
-                                handles=list(f.get("handles") or [])[:n]))
-        if n < count:
-            rest = dict(f, count=count - n)
-            if f.get("handles") is not None:
-                rest["handles"] = list(f["handles"])[n:]
+        handles = list(f["handles"]) if f.get("handles") is not None else None
+        start = 0
+        while count and supp is not None:
+            n, entry = supp.apply(dict(f, count=count), start)
+            if not n or entry is None:
+                break
+            part = dict(f, count=n, suppressed_by=entry.line)
+            if handles is not None:
+                part["handles"], handles = handles[:n], handles[n:]
+            covered.append(part)
+            count -= n
+            start = entry.index + 1
+        if count:
+            rest = dict(f, count=count)
+            if handles is not None:
+                rest["handles"] = handles
             kept.append(rest)
     return kept, covered
 
