@@ -153,7 +153,7 @@ def run(argv: Sequence[str]) -> int:
     a = _parse_run(argv)
     import hpydbg
     from . import _hpydbg
-    from ._report import emit_leaks, print_exit_summary
+    from ._report import exit_if_findings, print_exit_summary, report_at_end
 
     hpydbg.enable("all")
     hpydbg.set_stack_trace_limit(a.traces)
@@ -190,12 +190,13 @@ def run(argv: Sequence[str]) -> int:
     finally:
         sys.stdout.flush()
 
-    leaked = 0
+    leaked = misuses = 0
     if _hpydbg.context_created():
-        leaked = emit_leaks(_hpydbg.get_open_handles(first_epoch),
-                            " (open when the program ended)")
+        leaked, misuses = report_at_end(_hpydbg.get_open_handles(first_epoch),
+                                        " (open when the program ended)")
     if leaked and a.fail_on_leak and status == 0:
         status = 1
+    exit_if_findings(leaked + misuses)
     return status
 
 

@@ -295,15 +295,13 @@ def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]
     return out
 
 
-def print_exit_summary() -> None:
-    """atexit hook: every handle still open now was leaked (no call is running).
-    Leaks and misuse reports covered by ``HPY_DEBUG_SUPPRESSIONS`` are left
-    out (the suppressions used are listed); with ``HPY_DEBUG_EXITCODE=N``, a
-    process with findings left exits with status N."""
+def report_at_end(handles: Sequence[Any], when: str, quiet: bool = False) -> "tuple[int, int]":
+    """The end of a program: the leaks among ``handles`` and the misuse
+    reports not taken yet, less what ``HPY_DEBUG_SUPPRESSIONS`` covers; the
+    leaks are written (unless ``quiet``), then the suppressions used.
+    Returns the numbers of leaked handles and of misuse reports left."""
     from . import _hpydbg, suppressions
 
-    if not _hpydbg.context_created():
-        return
     try:
         supp = suppressions.from_environment()
     except suppressions.SuppressionError as e:
@@ -312,20 +310,40 @@ def print_exit_summary() -> None:
     take = getattr(_hpydbg, "take_reports", None)
     reports = [dict(r) for r in take()] if take is not None else []
     misuses, _ = suppressions.split(supp, misuse_findings(r for r in reports if not r.get("callback")))
-    kept, _ = suppressions.split(supp, leak_findings(_hpydbg.get_open_handles(0)))
+    kept, _ = suppressions.split(supp, leak_findings(handles))
     left = [h for f in kept for h in f["handles"]]
-    quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
-    leaked = len(left) if quiet else emit_leaks(left, " (open when the program exited)")
+    leaked = len(left) if quiet else emit_leaks(left, when)
     if supp is not None and not quiet:
         lines = supp.summary_lines()
         if lines:
-            write_log("\n".join(lines) + "\n") if log_format() == "text" else \
+            if log_format() == "text":
+                write_log("\n".join(lines) + "\n")
+            else:
                 sys.stderr.write("\n".join(lines) + "\n")
+    return leaked, len(misuses)
+
+
+def exit_if_findings(findings: int) -> None:
+    """``HPY_DEBUG_EXITCODE=N`` and findings: end the process with status N."""
     code = exit_code_on_findings()
-    if code is not None and (leaked or misuses):
+    if code is not None and findings:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def print_exit_summary() -> None:
+    """atexit hook: every handle still open now was leaked (no call is running).
+    Leaks and misuse reports covered by ``HPY_DEBUG_SUPPRESSIONS`` are left
+    out (the suppressions used are listed); with ``HPY_DEBUG_EXITCODE=N``, a
+    process with findings left exits with status N."""
+    from . import _hpydbg
+
+    if not _hpydbg.context_created():
+        return
+    quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
+    exit_if_findings(sum(report_at_end(_hpydbg.get_open_handles(0),
+                                       " (open when the program exited)", quiet)))
 
 
 # -- misuse reports (from _hpydbg.take_reports()) ---------------------------
