@@ -232,24 +232,33 @@ def session_resource():
 """
 
 
-@pytest.mark.parametrize("mode", ["fail", "warn"])
+@pytest.mark.parametrize("mode", ["fail", "warn", "fail-n2"])
 def test_findings_outside_tests_are_shown_and_fail_the_session(project, mode):
     project.makeconftest(OUTSIDE_CONFTEST)
     project.makepyfile(test_x="def test_ok():\n    pass\n")
     args = ["--hpy-debug"] + (["--hpy-debug-outside=warn"] if mode == "warn" else [])
+    if mode == "fail-n2":
+        # the controller and both workers import the conftest file; one
+        # worker runs the test (and the session fixture)
+        args += ["-n", "2"]
     r = run(project, *args)
     r.assert_outcomes(passed=1)   # the session fixture's leak is no test's
     lines = section(r)
     text = "\n".join(lines)
     i = next(i for i, l in enumerate(lines) if l.startswith("hpydbg: 3 leaked handles outside tests"))
     assert lines[i].endswith("opened at 2 places:")
-    sites = [l for l in lines[i + 1:] if l.startswith("  ") and " x opened at " in l]
+    end = next(j for j in range(i, len(lines)) if lines[j].startswith("  what to do:"))
+    sites = [l for l in lines[i + 1:end] if l.startswith("  ") and " x opened at " in l]
     assert [re.sub(r" at \S+oldleaks\.c:", " at oldleaks.c:", l) for l in sites] == [
         f"  2 x opened at old_b_impl at oldleaks.c:{B} (oldleaks.hpy0.so)",   # session fixture
         f"  1 x opened at old_a_impl at oldleaks.c:{A} (oldleaks.hpy0.so)",   # import
     ]
     assert "      e.g. 'leaked at import'" in lines
-    if mode == "fail":
+    if mode == "fail-n2":
+        # the same report from three processes is shown once
+        assert lines.count("hpydbg: 1 invalid HPy API use outside tests (during import and collection):") == 1
+        assert "  (the same in 3 processes)" in lines
+    if mode.startswith("fail"):
         assert r.ret == pytest.ExitCode.TESTS_FAILED
         assert lines[-1] == ("hpydbg: the session fails because of the findings outside tests "
                              "above (--hpy-debug-outside=warn only warns)")

@@ -368,6 +368,9 @@ def format_report(r: Mapping[str, Any]) -> str:
         lines.append(f"  in: {r['api']}()")
     if r.get("site"):
         lines.append(f"  at: {_frame_text(r['site'])}")
+    py = r.get("python")
+    if isinstance(py, Mapping) and py.get("file"):
+        lines.append(f"  from Python: {py['file']}:{py.get('line')} in {py.get('function')}")
     if r.get("handle") is not None:
         lines.append(f"  handle: {r['handle']}")
     for key, label in (("opened_at", "opened at"), ("closed_at", "closed at")):

@@ -285,7 +285,10 @@ class HPyDebugSession:
             return
         self._finished = True
         self._test_id(None)
-        self._check_outside("at the end of the session", leaks=True)
+        # A process that ran no test (the xdist controller, an idle worker)
+        # found what it found while importing conftest files and collecting.
+        self._check_outside("at the end of the session" if self._tests_started
+                            else "during import and collection", leaks=True)
         if self.is_worker:
             self.config.workeroutput["hpydbg"] = json.dumps(self._data(), default=str)
             return
