@@ -184,10 +184,16 @@ comment = "nothing does this any more"
 [[suppress]]
 function = "old_a_impl"
 type = "int"
+
+[[suppress]]
+class = "use-after-close"
+at = "oldleaks.c:{MISUSE}"
+python = "test_m.py:test_misuse"
 """)
+    project.makepyfile(test_m="import oldleaks\n\ndef test_misuse():\n    oldleaks.misuse('m')\n")
     project.makeini("[pytest]\nhpy_debug = true\nhpy_debug_suppressions = supp/known.toml\n")
     r = run(project)
-    r.assert_outcomes(passed=3, failed=1)
+    r.assert_outcomes(passed=4, failed=1)
     assert failed_tests(r) == ["test_old.py::test_c"]
     r.stdout.fnmatch_lines(["hpydbg: 1 leaked handle during this test, opened at 1 place:",
                             f"  1 x opened at old_c_impl at *oldleaks.c:{C} (oldleaks.hpy0.so)"])
@@ -196,6 +202,8 @@ type = "int"
     assert f"hpydbg: suppressions used ({path}):" in lines
     assert f"           3         2  line 2: function='old_[ab]_impl'  # tracked in issue 1" in lines
     assert f"           2         1  line 6: at='oldleaks.c:{C}' max=2" in lines
+    assert (f"           1         1  line 19: class='use-after-close' at='oldleaks.c:{MISUSE}' "
+            "python='test_m.py:test_misuse'") in lines
     i = lines.index(f"hpydbg: suppressions that matched nothing ({path}):")
     assert lines[i + 1:] == [
         "  line 10: class='use-after-close' python='test_old.py:test_*'  # nothing does this any more",
