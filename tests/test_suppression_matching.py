@@ -88,3 +88,18 @@ def test_errors_name_the_line(text, line):
     with pytest.raises(S.SuppressionError) as e:
         S.parse(text, "f.toml")
     assert str(e.value).startswith(f"f.toml:{line}: ")
+
+
+def test_misuse_records_as_findings():
+    from hpydbg._report import misuse_findings
+
+    recs = [{"event": "misuse", "class": "return-closed", "api": None, "site": None,
+             "function": {"name": "get_impl", "kind": "O"}, "test": "t.py::t",
+             "python": {"file": "/p/t.py", "line": 3, "function": "t"}, "type": "list"},
+            {"event": "leak", "class": "leak", "count": 2}]
+    [f] = misuse_findings(recs)
+    assert f["site"]["function"] == "get_impl" and f["type"] == "list" and f["test"] == "t.py::t"
+    assert f["python"] == [{"file": "/p/t.py", "line": 3, "function": "t", "count": 1}]
+    supp = S.parse('[[suppress]]\nfunction = "get_impl"\npython = "t.py:3"\ntype = "list"\n')
+    assert S.split(supp, [f])[0] == []
+    assert dict(S.baseline_key(f)) == {"class": "return-closed", "function": "get_impl"}

@@ -288,7 +288,12 @@ def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]
         if r.get("event", "misuse") == "leak":
             continue
         py = r.get("python")
-        out.append({"class": r.get("class") or "misuse", "count": 1, "site": r.get("site"),
+        fn = r.get("function")
+        site = r.get("site")
+        if not site and isinstance(fn, Mapping) and fn.get("name"):
+            # a return-time report: the extension function it concerns
+            site = {"function": fn["name"], "file": None, "line": None, "object": None}
+        out.append({"class": r.get("class") or "misuse", "count": 1, "site": site,
                     "python": [dict(py, count=1)] if isinstance(py, Mapping) else [],
                     "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
                     "report": dict(r)})
