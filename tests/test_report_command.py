@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import OLDLEAKS_C, oldleaks_line
-from test_suppressions import BASELINE, ENV_VARS, NEW_TESTS, OLD_TESTS, project  # noqa: F401
+from test_suppressions import BASELINE, ENV_VARS, NEW_TESTS, OLD_TESTS, project  # noqa: F401 (fixture)
 
 pytest_plugins = ["pytester"]
 

@@ -200,7 +200,7 @@ python = "test_m.py:test_misuse"
     lines = section(r)
     path = project.path / "supp" / "known.toml"
     assert f"hpydbg: suppressions used ({path}):" in lines
-    assert f"           3         2  line 2: function='old_[ab]_impl'  # tracked in issue 1" in lines
+    assert "           3         2  line 2: function='old_[ab]_impl'  # tracked in issue 1" in lines
     assert f"           2         1  line 6: at='oldleaks.c:{C}' max=2" in lines
     assert (f"           1         1  line 19: class='use-after-close' at='oldleaks.c:{MISUSE}' "
             "python='test_m.py:test_misuse'") in lines
@@ -253,6 +253,8 @@ def test_findings_outside_tests_are_shown_and_fail_the_session(project, mode):
     r.assert_outcomes(passed=1)   # the session fixture's leak is no test's
     lines = section(r)
     text = "\n".join(lines)
+    assert "hpydbg: 1 invalid HPy API use outside tests (during import and collection):" in lines
+    assert re.search(rf"^  at: misuse_impl at \S+oldleaks\.c:{MISUSE} \(oldleaks\.hpy0\.so\)$", text, re.M)
     i = next(i for i, l in enumerate(lines) if l.startswith("hpydbg: 3 leaked handles outside tests"))
     assert lines[i].endswith("opened at 2 places:")
     end = next(j for j in range(i, len(lines)) if lines[j].startswith("  what to do:"))
