@@ -216,3 +216,29 @@ def test_leak_records_go_to_the_json_log_too(project, tmp_path, monkeypatch):
     recs = [json.loads(l) for l in log.read_text().splitlines()]
     assert [(x["event"], x["count"], x["site"]["line"], x["test"]) for x in recs] == \
         [("leak", 1, LEAK_LINE, "test_plain.py::test_leaky")]
+
+
+def test_test_id_is_set_for_each_test_and_cleared_after(project):
+    # A plugin loaded before hpydbg's session starts records the calls of
+    # _hpydbg.set_test_id (wrapping the Rust one where it exists).
+    project.makepyfile(idrecorder="""
+        from hpydbg import _hpydbg
+        CALLS = []
+        _real = getattr(_hpydbg, "set_test_id", None)
+        def set_test_id(nodeid):
+            CALLS.append(nodeid)
+            if _real is not None:
+                _real(nodeid)
+        _hpydbg.set_test_id = set_test_id
+    """)
+    project.makepyfile(test_ids="""
+        import idrecorder
+
+        def test_one():
+            assert idrecorder.CALLS[-1] == "test_ids.py::test_one"
+
+        def test_two():
+            assert idrecorder.CALLS[-2:] == [None, "test_ids.py::test_two"]
+    """)
+    r = run(project, "--hpy-debug", "-p", "idrecorder")
+    r.assert_outcomes(passed=2)

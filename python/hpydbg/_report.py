@@ -154,6 +154,17 @@ def python_callers(handles: Sequence[Any], limit: int = 5) -> List[Dict[str, Any
     return [{"file": k[0], "line": k[1], "function": k[2], "count": n} for k, n in top]
 
 
+def site_dict(h: Any) -> Optional[Frame]:
+    """Where the handle was opened, ``{function, file, line, object}`` (and
+    ``inlined_into`` where known): ``DebugHandle.site`` where the Rust side
+    provides it, else parsed from ``allocation_site``."""
+    site = getattr(h, "site", None)
+    if isinstance(site, Mapping) and (site.get("function") or site.get("file")):
+        return dict(site)
+    text = _site(h)
+    return parse_frame(text) if text else None
+
+
 def type_name(h: Any) -> Optional[str]:
     try:
         return type(h.obj).__name__
@@ -172,7 +183,7 @@ def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
     out = []
     for (site, tname), hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         callers = python_callers(hs) or list(python_fallback or [])
-        out.append({"class": "leak", "count": len(hs), "site": parse_frame(site) if site else None,
+        out.append({"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
                     "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
                     "test": test, "handles": hs})
     return out
@@ -190,7 +201,7 @@ def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
         rec: Dict[str, Any] = {
             "event": "leak", "class": "leak", "count": len(hs), "sample": _safe_repr(h),
             "type": type_name(h),
-            "site": parse_frame(_site(h)) if _site(h) else None,
+            "site": site_dict(h),
             "python": python_callers(hs) or list(fallback or []),
             "test": None,
         }
