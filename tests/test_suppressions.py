@@ -145,11 +145,12 @@ def test_baseline_then_pass_then_only_the_new_leak_fails(project, xdist):
     # same file whether or not the run was split between workers
     assert (project.path / "base.toml").read_text() == BASELINE
 
-    r = run(project, "--hpy-debug", "--hpy-debug-suppressions=base.toml", *n)
-    r.assert_outcomes(passed=4)
-    lines = section(r)
-    assert used_rows(lines) == {"old_c_impl": (3, 1), "old_b_impl": (2, 1), "old_a_impl": (1, 1)}
-    assert not any("matched nothing" in l for l in lines)
+    if not xdist:   # (under -n 2 the next run shows the same for test_old.py)
+        r = run(project, "--hpy-debug", "--hpy-debug-suppressions=base.toml")
+        r.assert_outcomes(passed=4)
+        lines = section(r)
+        assert used_rows(lines) == {"old_c_impl": (3, 1), "old_b_impl": (2, 1), "old_a_impl": (1, 1)}
+        assert not any("matched nothing" in l for l in lines)
 
     project.makepyfile(test_new=NEW_TESTS)
     r = run(project, "--hpy-debug", "--hpy-debug-suppressions=base.toml", *n)
@@ -161,6 +162,7 @@ def test_baseline_then_pass_then_only_the_new_leak_fails(project, xdist):
     assert re.fullmatch(rf"      1 x leak at new_leak_impl at \S+oldleaks\.c:{NEW} \(oldleaks\.hpy0\.so\)",
                         lines[i + 2]), lines[i + 2]
     assert used_rows(lines) == {"old_c_impl": (3, 1), "old_b_impl": (2, 1), "old_a_impl": (1, 1)}
+    assert not any("matched nothing" in l for l in lines)
 
 
 def test_unmatched_entries_count_limit_and_ini_setting(project):
