@@ -60,3 +60,24 @@ def copy_leakext(leakext_dir, dest):
 
     for name in ("leakext.hpy0.so", "leakext.py"):
         shutil.copy(Path(leakext_dir) / name, Path(dest) / name)
+
+
+OLDLEAKS_C = TESTS / "ext" / "oldleaks.c"
+
+
+def oldleaks_line(marker):
+    """Line of tests/ext/oldleaks.c holding ``marker`` (e.g. "OLD_A")."""
+    for n, line in enumerate(OLDLEAKS_C.read_text().splitlines(), 1):
+        if marker in line:
+            return n
+    raise LookupError(marker)
+
+
+@pytest.fixture(scope="session")
+def oldleaks_dir(tmp_path_factory):
+    """Directory holding the universal-ABI build of tests/ext/oldleaks.c."""
+    from hpydbg.build import build_extension
+
+    out = tmp_path_factory.mktemp("oldleaks")
+    build_extension("oldleaks", [str(OLDLEAKS_C)], str(out))
+    return out

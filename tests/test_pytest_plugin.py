@@ -77,7 +77,10 @@ def test_nothing_printed_when_nothing_is_wrong(project):
     """)
     r = run(project, "--hpy-debug")
     r.assert_outcomes(passed=2)
-    assert hpydbg_output(r) == []
+    # only the header saying that debug mode is on
+    [header] = hpydbg_output(r)
+    assert header.startswith("hpydbg: debug mode on: every HPy module on HPy Debug Mode ABI (hpydbg")
+    assert "stack traces 16 frames, policy log" in header
 
 
 def test_ini_setting_turns_it_on_and_no_hpy_debug_off(project):
@@ -222,3 +225,29 @@ def test_leak_records_go_to_the_json_log_too(project, tmp_path, monkeypatch):
     recs = [json.loads(l) for l in log.read_text().splitlines()]
     assert [(x["event"], x["count"], x["site"]["line"], x["test"]) for x in recs] == \
         [("leak", 1, LEAK_LINE, "test_plain.py::test_leaky")]
+
+
+def test_test_id_is_set_for_each_test_and_cleared_after(project):
+    # A plugin loaded before hpydbg's session starts records the calls of
+    # _hpydbg.set_test_id (wrapping the Rust one where it exists).
+    project.makepyfile(idrecorder="""
+        from hpydbg import _hpydbg
+        CALLS = []
+        _real = getattr(_hpydbg, "set_test_id", None)
+        def set_test_id(nodeid):
+            CALLS.append(nodeid)
+            if _real is not None:
+                _real(nodeid)
+        _hpydbg.set_test_id = set_test_id
+    """)
+    project.makepyfile(test_ids="""
+        import idrecorder
+
+        def test_one():
+            assert idrecorder.CALLS[-1] == "test_ids.py::test_one"
+
+        def test_two():
+            assert idrecorder.CALLS[-2:] == [None, "test_ids.py::test_two"]
+    """)
+    r = run(project, "--hpy-debug", "-p", "idrecorder")
+    r.assert_outcomes(passed=2)

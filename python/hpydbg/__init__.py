@@ -172,9 +172,15 @@ def enable_from_environment() -> bool:
     traces = os.environ.get("HPY_DEBUG_TRACES", "").strip()
     if traces:
         _hpydbg.set_handle_stack_trace_limit(int(traces) if traces.isdigit() else 16)
-    if sel is not None and os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") != "0":
+    if sel is not None and (os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") != "0"
+                            or os.environ.get("HPY_DEBUG_EXITCODE")):
         import atexit
         from ._report import print_exit_summary
+        from .suppressions import SuppressionError, from_environment
+        try:  # a broken file is reported now, not only at exit
+            from_environment()
+        except SuppressionError as e:
+            sys.stderr.write(f"hpydbg: {e} (HPY_DEBUG_SUPPRESSIONS ignored)\n")
         atexit.register(print_exit_summary)
     return True
 

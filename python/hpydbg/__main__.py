@@ -6,7 +6,14 @@ HPY_DEBUG=1 and show hpydbg's report.
 ``python -m hpydbg run [options] script.py [args]`` and
 ``python -m hpydbg run [options] -m module [args]``: run a program with every
 HPy universal module in debug mode on hpydbg's context, and print the leak
-summary (grouped by allocation site) when it ends."""
+summary (grouped by allocation site) when it ends.
+
+``python -m hpydbg report [--baseline FILE] [--html DIR] LOG...``: merge the
+JSON-lines logs of many processes, group them by site, print the summary
+(with ``--baseline``, only what the suppression file does not cover, and
+exit 1 if there is any), and write a static HTML report.
+
+Installed as the ``hpydbg`` console script too."""
 from __future__ import annotations
 
 import argparse
@@ -146,7 +153,7 @@ def run(argv: Sequence[str]) -> int:
     a = _parse_run(argv)
     import hpydbg
     from . import _hpydbg
-    from ._report import emit_leaks, print_exit_summary
+    from ._report import exit_if_findings, print_exit_summary, report_at_end
 
     hpydbg.enable("all")
     hpydbg.set_stack_trace_limit(a.traces)
@@ -183,12 +190,57 @@ def run(argv: Sequence[str]) -> int:
     finally:
         sys.stdout.flush()
 
-    leaked = 0
+    leaked = misuses = 0
     if _hpydbg.context_created():
-        leaked = emit_leaks(_hpydbg.get_open_handles(first_epoch),
-                            " (open when the program ended)")
+        leaked, misuses = report_at_end(_hpydbg.get_open_handles(first_epoch),
+                                        " (open when the program ended)")
     if leaked and a.fail_on_leak and status == 0:
         status = 1
+    exit_if_findings(leaked + misuses)
+    return status
+
+
+def report(args) -> int:
+    """``python -m hpydbg report``: merge logs, print the summary, HTML."""
+    from . import html, logs, suppressions
+
+    stats = logs.LogStats()
+    try:
+        groups = logs.merge(logs.read_logs(args.logs, stats))
+    except OSError as e:
+        sys.stderr.write(f"hpydbg report: cannot read {e.filename!r} ({e.strerror})\n")
+        return 2
+    where = (f"in {stats.files} log{'s' if stats.files != 1 else ''} "
+             f"({len(stats.pids)} process{'es' if len(stats.pids) != 1 else ''})")
+    status = 0
+    shown = groups
+    if args.baseline:
+        try:
+            supp = suppressions.load(args.baseline)
+        except suppressions.SuppressionError as e:
+            sys.stderr.write(f"hpydbg report: {e}\n")
+            return 2
+        shown, covered = suppressions.split(supp, groups)
+        total = sum(g["count"] for g in shown)
+        head = (f"hpydbg: {total} new finding{'s' if total != 1 else ''} at {len(shown)} "
+                f"site{'s' if len(shown) != 1 else ''} {where}, not in {args.baseline} "
+                f"({sum(g['count'] for g in covered)} covered by it)")
+        status = 1 if shown else 0
+        print(logs.format_summary(shown, head + (":" if shown else "")))
+        lines = supp.summary_lines()
+        if lines:
+            print("\n".join(lines))
+    else:
+        total = sum(g["count"] for g in groups)
+        head = (f"hpydbg: {total} finding{'s' if total != 1 else ''} at {len(groups)} "
+                f"site{'s' if len(groups) != 1 else ''} {where}")
+        print(logs.format_summary(groups, head + (":" if groups else "")))
+    if stats.skipped:
+        print(f"hpydbg: {stats.skipped} line{'s' if stats.skipped != 1 else ''} that are not "
+              f"JSON records skipped (use HPY_DEBUG_LOG_FORMAT=json)")
+    if args.html:
+        index = html.write_html(shown, args.html)
+        print(f"hpydbg: HTML report written to {index}")
     return status
 
 
@@ -196,13 +248,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         return run(argv[1:])
-    p = argparse.ArgumentParser(prog="python -m hpydbg")
+    p = argparse.ArgumentParser(prog="hpydbg")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("demo", help="build a leaking HPy extension and show hpydbg's report")
     sub.add_parser("run", help="run a script (or -m module) with every HPy module in debug mode "
                                "and print the leak summary (see `python -m hpydbg run -h`)")
+    rp = sub.add_parser("report", help="merge JSON-lines logs of many processes and print "
+                                       "the findings by site (or an HTML report)")
+    rp.add_argument("logs", nargs="+", metavar="LOG", help="JSON-lines logs (HPY_DEBUG_LOG_FORMAT=json)")
+    rp.add_argument("--baseline", metavar="FILE",
+                    help="a suppression file: show only what it does not cover; exit 1 if any")
+    rp.add_argument("--html", metavar="DIR", help="write a static HTML report into DIR")
     args = p.parse_args(argv)
-    return {"demo": demo}[args.cmd](args)
+    return {"demo": demo, "report": report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,11 @@ WHAT_TO_DO = ("  what to do: close every handle you open with HPy_Close once you
 Frame = Dict[str, Any]
 
 # `function at file:line (object)` or `function (object)`, as rendered by
-# src/stacktrace.rs (optionally prefixed by `#N `).
+# src/base/stacktrace.rs (optionally prefixed by `#N `, and followed by
+# ` [inlined]` for a frame the compiler inlined into the next one).
 _FRAME_RE = re.compile(
-    r"^(?:#\d+\s+)?(?P<function>.*?)(?: at (?P<file>.+):(?P<line>\d+))? \((?P<object>[^()]*)\)$")
+    r"^(?:#\d+\s+)?(?P<function>.*?)(?: at (?P<file>.+):(?P<line>\d+))? \((?P<object>[^()]*)\)"
+    r"(?P<inlined> \[inlined\])?$")
 
 
 def parse_frame(text: Optional[str]) -> Optional[Frame]:
@@ -84,6 +86,25 @@ def _site(h: Any) -> Optional[str]:
     return getattr(h, "allocation_site", None)
 
 
+class _SiteMemo:
+    """Per-site answers, worked out once per site id (handles opened by the
+    same C call from the same Python line share one): a leak report of 10**6
+    handles asks the Rust side a few thousand times, not millions."""
+
+    def __init__(self) -> None:
+        self._by_id: Dict[int, tuple] = {}
+
+    def get(self, h: Any) -> tuple:
+        """``(allocation site text or None, Python frame or None)``."""
+        sid = getattr(h, "site_id", 0)
+        if not sid:
+            return (_site(h), python_site(h))
+        v = self._by_id.get(sid)
+        if v is None:
+            v = self._by_id[sid] = (_site(h), python_site(h))
+        return v
+
+
 def _stack(h: Any) -> Optional[str]:
     return getattr(h, "allocation_stacktrace", None)
 
@@ -91,8 +112,9 @@ def _stack(h: Any) -> Optional[str]:
 def group_by_site(handles: Iterable[Any]) -> "OrderedDict[str, List[Any]]":
     """Group handles by allocation site, biggest group first."""
     groups: "OrderedDict[str, List[Any]]" = OrderedDict()
+    memo = _SiteMemo()
     for h in handles:
-        groups.setdefault(_site(h) or "unknown site", []).append(h)
+        groups.setdefault(memo.get(h)[0] or "unknown site", []).append(h)
     return OrderedDict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
 
 
@@ -107,6 +129,9 @@ def format_groups(handles: Sequence[Any]) -> List[str]:
     for site, hs in groups.items():
         lines.append(f"  {len(hs)} x opened at {site}")
         lines.append(f"      e.g. {_safe_repr(hs[0])}")
+        for c in python_callers(hs, 3):
+            lines.append(f"      from Python: {c['file']}:{c['line']} in {c['function']} "
+                         f"({_plural(c['count'], 'handle')})")
         trace = _stack(hs[0])
         if trace:
             lines.append("      stack:")
@@ -129,16 +154,80 @@ def format_leaks(handles: Iterable[Any], when: str = "") -> str:
     return "\n".join([head] + format_groups(handles))
 
 
+def python_site(h: Any) -> Optional[Frame]:
+    """The innermost Python frame when the handle was opened
+    (``DebugHandle.python_site``), or None where unknown."""
+    ps = getattr(h, "python_site", None)
+    if isinstance(ps, Mapping) and ps.get("file"):
+        return {"file": ps.get("file"), "line": ps.get("line"), "function": ps.get("function")}
+    return None
+
+
+def python_callers(handles: Sequence[Any], limit: int = 5) -> List[Dict[str, Any]]:
+    """The Python frames that opened ``handles``, most frequent first:
+    ``[{"file", "line", "function", "count"}]`` (empty where unknown)."""
+    counts: Dict[tuple, int] = {}
+    memo = _SiteMemo()
+    for h in handles:
+        f = memo.get(h)[1]
+        if f is not None:
+            k = (f["file"], f["line"], f["function"])
+            counts[k] = counts.get(k, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:limit]
+    return [{"file": k[0], "line": k[1], "function": k[2], "count": n} for k, n in top]
+
+
+def site_dict(h: Any) -> Optional[Frame]:
+    """Where the handle was opened, ``{function, file, line, object}`` (and
+    ``inlined_into`` where known): ``DebugHandle.site`` where the Rust side
+    provides it, else parsed from ``allocation_site``."""
+    site = getattr(h, "site", None)
+    if isinstance(site, Mapping) and (site.get("function") or site.get("file")):
+        return dict(site)
+    text = _site(h)
+    return parse_frame(text) if text else None
+
+
+def type_name(h: Any) -> Optional[str]:
+    try:
+        return type(h.obj).__name__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
+                  python_fallback: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+    """Leaked handles as findings (see ``hpydbg.suppressions``): one per
+    allocation site and object type, biggest first; each keeps its
+    ``handles`` (not serialisable: drop it before sending)."""
+    groups: "OrderedDict[tuple, List[Any]]" = OrderedDict()
+    memo = _SiteMemo()
+    for h in handles:
+        groups.setdefault((memo.get(h)[0] or "", type_name(h)), []).append(h)
+    out = []
+    for (site, tname), hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        callers = python_callers(hs) or list(python_fallback or [])
+        out.append({"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
+                    "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
+                    "test": test, "handles": hs})
+    return out
+
+
 def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
     """One ``{"event": "leak", ...}`` record per allocation site (the JSON
-    lines schema of docs/REPORTS.md); ``extra`` keys are added to each."""
+    lines schema of docs/REPORTS.md); ``extra`` keys are added to each
+    (``python_fallback``: the callers to name where handles do not know)."""
     records = []
     pid = os.getpid()
+    fallback = extra.pop("python_fallback", None)
     for site, hs in group_by_site(list(handles)).items():
         h = hs[0]
         rec: Dict[str, Any] = {
             "event": "leak", "class": "leak", "count": len(hs), "sample": _safe_repr(h),
-            "site": parse_frame(_site(h)) if _site(h) else None,
+            "type": type_name(h),
+            "site": site_dict(h),
+            "python": python_callers(hs) or list(fallback or []),
+            "test": None,
         }
         trace = _stack(h)
         if trace:
@@ -170,12 +259,20 @@ def log_format(env: Mapping[str, str] = os.environ) -> str:
     return "json" if env.get("HPY_DEBUG_LOG_FORMAT", "").strip().lower() in ("json", "jsonl") else "text"
 
 
+def expand_log_path(path: str, pid: Optional[int] = None) -> str:
+    """``%p`` -> the process id, ``%%`` -> ``%`` (as src/log.rs does)."""
+    pid = os.getpid() if pid is None else pid
+    return re.sub(r"%(.)", lambda m: str(pid) if m.group(1) == "p" else
+                  "%" if m.group(1) == "%" else m.group(0), path)
+
+
 def log_path(env: Mapping[str, str] = os.environ) -> Optional[str]:
-    """The file named by ``HPY_DEBUG_LOG`` (None: stderr)."""
+    """The file named by ``HPY_DEBUG_LOG`` (None: stderr), placeholders expanded."""
     if "path" in _log_override:
-        return _log_override["path"]
+        p = _log_override["path"]
+        return None if p is None else expand_log_path(p)
     p = env.get("HPY_DEBUG_LOG", "").strip()
-    return None if p in ("", "-", "stderr") else p
+    return None if p in ("", "-", "stderr") else expand_log_path(p)
 
 
 def write_log(text: str) -> None:
@@ -207,17 +304,92 @@ def emit_leaks(handles: Iterable[Any], when: str = "", **extra: Any) -> int:
     return len(handles)
 
 
+def exit_code_on_findings(env: Mapping[str, str] = os.environ) -> Optional[int]:
+    """``HPY_DEBUG_EXITCODE=N``: the exit status of a process with findings."""
+    v = env.get("HPY_DEBUG_EXITCODE", "").strip()
+    if not v:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        sys.stderr.write(f"hpydbg: HPY_DEBUG_EXITCODE={v!r} is not a number, ignored\n")
+        return None
+
+
+def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Misuse reports (``take_reports()``) as findings (``hpydbg.suppressions``)."""
+    out = []
+    for r in reports:
+        if r.get("event", "misuse") == "leak":
+            continue
+        py = r.get("python")
+        fn = r.get("function")
+        site = r.get("site")
+        if not site and isinstance(fn, Mapping) and fn.get("name"):
+            # a return-time report: the extension function it concerns
+            site = {"function": fn["name"], "file": None, "line": None, "object": None}
+        out.append({"class": r.get("class") or "misuse", "count": 1, "site": site,
+                    "python": [dict(py, count=1)] if isinstance(py, Mapping) else [],
+                    "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
+                    "report": dict(r)})
+    return out
+
+
+def report_at_end(handles: Sequence[Any], when: str, quiet: bool = False) -> "tuple[int, int]":
+    """The end of a program: the leaks among ``handles`` and the misuse
+    reports not taken yet, less what ``HPY_DEBUG_SUPPRESSIONS`` covers; the
+    leaks are written (unless ``quiet``), then the suppressions used.
+    Returns the numbers of leaked handles and of misuse reports left."""
+    from . import _hpydbg, suppressions
+
+    try:
+        supp = suppressions.from_environment()
+    except suppressions.SuppressionError as e:
+        sys.stderr.write(f"hpydbg: {e} (HPY_DEBUG_SUPPRESSIONS ignored)\n")
+        supp = None
+    take = getattr(_hpydbg, "take_reports", None)
+    reports = [dict(r) for r in take()] if take is not None else []
+    misuses, _ = suppressions.split(supp, misuse_findings(r for r in reports if not r.get("callback")))
+    kept, _ = suppressions.split(supp, leak_findings(handles))
+    left = [h for f in kept for h in f["handles"]]
+    leaked = len(left) if quiet else emit_leaks(left, when)
+    if supp is not None and not quiet:
+        lines = supp.summary_lines()
+        if lines:
+            if log_format() == "text":
+                write_log("\n".join(lines) + "\n")
+            else:
+                sys.stderr.write("\n".join(lines) + "\n")
+    return leaked, len(misuses)
+
+
+def exit_if_findings(findings: int) -> None:
+    """``HPY_DEBUG_EXITCODE=N`` and findings: end the process with status N."""
+    code = exit_code_on_findings()
+    if code is not None and findings:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def print_exit_summary() -> None:
-    """atexit hook: every handle still open now was leaked (no call is running)."""
+    """atexit hook: every handle still open now was leaked (no call is running).
+    Leaks and misuse reports covered by ``HPY_DEBUG_SUPPRESSIONS`` are left
+    out (the suppressions used are listed); with ``HPY_DEBUG_EXITCODE=N``, a
+    process with findings left exits with status N."""
     from . import _hpydbg
 
     if not _hpydbg.context_created():
         return
-    emit_leaks(_hpydbg.get_open_handles(0), " (open when the program exited)")
-    # Reports printed once and then only counted: their totals.
+    quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
+    found = sum(report_at_end(_hpydbg.get_open_handles(0),
+                              " (open when the program exited)", quiet))
+    # Reports printed once and then only counted: their totals (before the
+    # exit status is decided, which may end the process).
     emit_repeats = getattr(_hpydbg, "emit_repeats", None)
-    if emit_repeats is not None:
+    if emit_repeats is not None and not quiet:
         emit_repeats()
+    exit_if_findings(found)
 
 
 # -- misuse reports (from _hpydbg.take_reports()) ---------------------------
@@ -242,6 +414,9 @@ def format_report(r: Mapping[str, Any]) -> str:
         lines.append(f"  in: {r['api']}()")
     if r.get("site"):
         lines.append(f"  at: {_frame_text(r['site'])}")
+    py = r.get("python")
+    if isinstance(py, Mapping) and py.get("file"):
+        lines.append(f"  from Python: {py['file']}:{py.get('line')} in {py.get('function')}")
     if r.get("handle") is not None:
         lines.append(f"  handle: {r['handle']}")
     for key, label in (("opened_at", "opened at"), ("closed_at", "closed at")):

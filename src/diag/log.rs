@@ -32,7 +32,10 @@ fn sink_from_env() -> Sink {
         Ok("json") | Ok("JSON") | Ok("jsonl") => Format::Json,
         _ => Format::Text,
     };
-    let path = std::env::var("HPY_DEBUG_LOG").ok().filter(|p| !p.is_empty() && p != "-" && p != "stderr");
+    let path = std::env::var("HPY_DEBUG_LOG")
+        .ok()
+        .filter(|p| !p.is_empty() && p != "-" && p != "stderr")
+        .map(|p| expand_path(&p, std::process::id()));
     let file = path.as_ref().and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
         Ok(f) => Some(f),
         Err(e) => {
@@ -49,15 +52,39 @@ fn with_sink<R>(f: impl FnOnce(&mut Sink) -> R) -> R {
     f(sink)
 }
 
+/// The placeholders of a log path: `%p` is the process id, `%%` a `%`.
+/// (`_report.expand_log_path` in the Python package does the same.)
+pub fn expand_path(path: &str, pid: u32) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('p') => out.push_str(&pid.to_string()),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 /// Change the destination (`None`: stderr) and format.
 pub fn configure(path: Option<&str>, format: Option<Format>) -> std::io::Result<()> {
-    let file = match path {
+    let path = path.map(|p| expand_path(p, std::process::id()));
+    let file = match path.as_deref() {
         Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
         None => None,
     };
     with_sink(|s| {
         s.file = file;
-        s.path = path.map(|p| p.to_string());
+        s.path = path;
         if let Some(f) = format {
             s.format = f;
         }
@@ -143,7 +170,13 @@ pub fn json_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::json_str;
+    use super::{expand_path, json_str};
+
+    #[test]
+    fn pid_placeholder() {
+        assert_eq!(expand_path("log-%p.jsonl", 42), "log-42.jsonl");
+        assert_eq!(expand_path("a%%p-%q-%", 7), "a%p-%q-%");
+    }
 
     #[test]
     fn escapes() {
