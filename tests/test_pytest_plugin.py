@@ -80,7 +80,7 @@ def test_nothing_printed_when_nothing_is_wrong(project):
     # only the header saying that debug mode is on
     [header] = hpydbg_output(r)
     assert header.startswith("hpydbg: debug mode on: every HPy module on HPy Debug Mode ABI (hpydbg")
-    assert "stack traces 16 frames, policy log" in header
+    assert "stack traces sites only, policy log" in header
 
 
 def test_ini_setting_turns_it_on_and_no_hpy_debug_off(project):

@@ -55,7 +55,8 @@ line that opened them.
 options:
   --fail-on-leak     exit with status 1 (if the program itself succeeded) when
                      handles were leaked
-  --traces N         frames recorded where handles are opened (default 16, 0 = off)
+  --traces N         frames of stack recorded per handle opened (default 0: the
+                     site of each open and close is recorded anyway)
   --policy P         on a misuse: abort (default), raise or log
   --log PATH         write the leak summary to PATH (default: stderr; HPY_DEBUG_LOG)
   --log-format F     text (default) or json (JSON lines; HPY_DEBUG_LOG_FORMAT)
@@ -66,7 +67,7 @@ options:
 class _RunArgs:
     def __init__(self) -> None:
         self.fail_on_leak = False
-        self.traces = 16
+        self.traces = 0
         self.policy: Optional[str] = None
         self.module: Optional[str] = None
         self.script: Optional[str] = None

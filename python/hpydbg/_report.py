@@ -136,7 +136,7 @@ def format_groups(handles: Sequence[Any]) -> List[str]:
         if trace:
             lines.append("      stack:")
             lines.extend("    " + l for l in trim_stack(trace.rstrip().splitlines()))
-    if all(_site(h) is None for h in handles):
+    if list(groups) == ["unknown site"]:
         lines.append("  " + NO_TRACES_HINT)
     lines.append(WHAT_TO_DO)
     return lines
@@ -226,9 +226,13 @@ def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
             "event": "leak", "class": "leak", "count": len(hs), "sample": _safe_repr(h),
             "type": type_name(h),
             "site": site_dict(h),
-            "python": python_callers(hs) or list(fallback or []),
             "test": None,
         }
+        # `python`: the most frequent Python caller, as misuse records have
+        # it; `python_callers`: the top few, with their counts.
+        callers = python_callers(hs) or list(fallback or [])
+        rec["python"] = {k: callers[0][k] for k in ("file", "line", "function")} if callers else None
+        rec["python_callers"] = callers
         trace = _stack(h)
         if trace:
             rec["opened_at"] = parse_stack(trace)

@@ -93,7 +93,7 @@ def merge(records: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
         stack = r.get("opened_at") if cls == "leak" else (r.get("opened_at") or r.get("closed_at"))
         if g["stack"] is None and stack:
             g["stack"] = stack
-        py = r.get("python")
+        py = r.get("python_callers") or r.get("python")
         callers = py if isinstance(py, list) else [py] if isinstance(py, Mapping) else []
         if cls == "leak":
             n = int(r.get("count") or 1)

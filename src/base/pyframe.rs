@@ -109,9 +109,11 @@ impl PyLocation {
 /// (importlib's frozen frames, hpydbg's and HPy's own Python code), with
 /// a new reference to its code object (to keep its instructions' addresses
 /// unique).  Needs the GIL.
-pub fn locate(skip: impl Fn(&str) -> bool) -> Option<(PyLocation, *mut ffi::PyObject)> {
+pub fn locate(skip: impl Fn(&str, &str) -> bool) -> Option<(PyLocation, *mut ffi::PyObject)> {
     let mut f = current_frame();
     let mut depth = 0;
+    // The loader stub's module code, once its `__bootstrap__` was seen.
+    let mut stub_file: Option<String> = None;
     while f != 0 && depth < 64 {
         unsafe {
             let code: *mut ffi::PyObject = field(f, FRAME_F_CODE);
@@ -120,12 +122,15 @@ pub fn locate(skip: impl Fn(&str) -> bool) -> Option<(PyLocation, *mut ffi::PyOb
             // else is not a frame we can read.
             if !code.is_null() && owner <= 2 {
                 let file = code_str(code, c"co_filename");
-                if !skip(&file) {
+                let function = code_str(code, c"co_qualname");
+                if function == "__bootstrap__" {
+                    stub_file = Some(file.clone());
+                }
+                if !skip(&file, &function) && stub_file.as_deref() != Some(file.as_str()) {
                     let instr: usize = field(f, FRAME_PREV_INSTR);
                     let start = code as usize + CODE_CO_CODE_ADAPTIVE;
                     let offset = instr.saturating_sub(start) as c_int;
                     let line = ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, offset);
-                    let function = code_str(code, c"co_qualname");
                     ffi::Py_IncRef(code);
                     return Some((PyLocation { file, line: line.max(0) as u32, function }, code));
                 }
@@ -156,10 +161,14 @@ unsafe fn code_str(code: *mut ffi::PyObject, name: &CStr) -> String {
 }
 
 /// Python code that stands between the user's line and the extension:
-/// importlib, the extension's generated loader stub, hpydbg's and HPy's
-/// own modules.
-pub fn is_tooling_file(file: &str) -> bool {
-    file.starts_with("<frozen ") || file.contains("/hpydbg/") || file.contains("/hpy/universal") || file.contains("/hpy/debug/")
+/// importlib, the loader stub HPy generates next to each extension (its
+/// `__bootstrap__`), hpydbg's and HPy's own modules.
+pub fn is_tooling_file(file: &str, function: &str) -> bool {
+    file.starts_with("<frozen ")
+        || function == "__bootstrap__"
+        || file.contains("/hpydbg/")
+        || file.contains("/hpy/universal")
+        || file.contains("/hpy/debug/")
 }
 
 /// The offsets this module uses, for the layout test.

@@ -17,7 +17,7 @@ use crate::base::sync::lock;
 #[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
 pub struct Key {
     pub class: &'static str,
-    pub api: Option<String>,
+    pub api: Option<&'static str>,
     pub ra: usize,
     pub code: usize,
 }
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn counts_per_window_and_in_all() {
-        let k = Key { class: "use-after-close", api: Some("HPy_Repr".into()), ra: 0x1234, code: 7 };
+        let k = Key { class: "use-after-close", api: Some("HPy_Repr"), ra: 0x1234, code: 7 };
         let other = Key { ra: 0x1235, ..k.clone() };
         assert_eq!(seen(&k), Seen { window: 1, total: 1 });
         assert_eq!(seen(&k), Seen { window: 2, total: 2 });

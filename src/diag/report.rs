@@ -93,7 +93,7 @@ pub enum Use {
 }
 
 impl Use {
-    fn api(&self) -> Option<&str> {
+    fn api(&self) -> Option<&'static str> {
         match *self {
             Use::Arg { api, .. } | Use::Close { api } | Use::CloseArg { api } => Some(api),
             Use::Return(_) | Use::CallArg(_) | Use::BufferObj(_) => None,
@@ -205,19 +205,15 @@ impl Report {
         }
     }
 
-    /// The faulty call happened here: record where (cheaply now; the stack
-    /// is captured and symbolised only if the report is not a repeat).
+    /// The faulty call happened here: its stack is captured when the
+    /// report is completed.
     fn here(mut self) -> Self {
         self.locate = true;
-        self.key.ra = ctx::caller_ra();
-        self.key.code = pyframe::current_code();
         self
     }
 
     /// The report is about what extension function `c` returned.
     fn about(mut self, c: Callee) -> Self {
-        self.key.ra = c.func;
-        self.key.code = pyframe::current_code();
         self.function = Some(Function { frame: Frame::default(), kind: c.kind() });
         self.callee = Some(c);
         self
@@ -240,7 +236,9 @@ impl Report {
         if self.locate {
             self.site = Trace::capture(48).site();
         }
-        if self.locate || self.callee.is_some() {
+        // Python's frames can only be read holding the GIL (a thread that
+        // does not hold it is reported too).
+        if (self.locate || self.callee.is_some()) && has_gil() {
             self.python = pyframe::locate(pyframe::is_tooling_file).map(|(loc, code)| {
                 unsafe { pyo3::ffi::Py_DecRef(code) };
                 loc
@@ -587,47 +585,63 @@ enum Callback {
     Builder,
 }
 
-/// Write and keep (unless a repeat), with no callback and no policy.
-fn deliver_quietly(mut r: Report) -> Outcome {
-    r.key.class = r.class;
-    r.key.api = r.api.clone();
-    count_class(r.class);
-    publish(&mut r);
-    Outcome::Continue
+/// What identifies a report for de-duplication, read cheaply before the
+/// report is built: the call site (return address into the extension), or
+/// the extension function for reports made when it returns, and the
+/// Python code running.
+fn key_here(class: &'static str, api: Option<&'static str>) -> repeats::Key {
+    repeats::Key { class, api, ra: ctx::caller_ra(), code: python_code() }
 }
 
-/// The first `limit` reports of a key in a window are completed and kept;
-/// they are written while the key's total is within the limit.
-fn publish(r: &mut Report) {
-    let seen = repeats::seen(&r.key);
-    if seen.window > repeats::limit() {
-        return;
-    }
-    r.complete();
-    r.total = seen.total;
-    if seen.total <= repeats::limit() {
-        log::emit(r.class, &r.text(), &r.json());
-    }
-    if seen.total == 1 {
-        lock(&FIRSTS).push(r.clone());
-    }
-    keep(r);
+fn key_about(class: &'static str, c: Callee) -> repeats::Key {
+    repeats::Key { class, api: None, ra: c.func, code: python_code() }
 }
 
-/// Write (unless it is a repeat), keep, then callback or policy.
-fn deliver(mut r: Report, cb: Callback) -> Outcome {
+fn has_gil() -> bool {
+    unsafe { pyo3::ffi::PyGILState_Check() != 0 }
+}
+
+/// The running Python code, if this thread may look (it holds the GIL).
+fn python_code() -> usize {
+    if has_gil() {
+        pyframe::current_code()
+    } else {
+        0
+    }
+}
+
+/// A finding: counted; built (by `build`), completed, written and kept
+/// only while within the limit of identical reports, so that a flood of
+/// the same misuse costs a hash lookup each; then the callback or the
+/// policy decides.  `policy: false`: report and go on regardless.
+fn finding(key: repeats::Key, cb: Callback, policy: bool, build: impl FnOnce() -> Report) -> Outcome {
+    count_class(key.class);
     let slot = match cb {
-        Callback::Handle => Some(&SETTINGS.on_invalid_handle),
-        Callback::Builder => Some(&SETTINGS.on_invalid_builder_handle),
-        Callback::None => None,
+        Callback::Handle if SETTINGS.has_callback() => Some(&SETTINGS.on_invalid_handle),
+        Callback::Builder if SETTINGS.has_callback() => Some(&SETTINGS.on_invalid_builder_handle),
+        _ => None,
     };
     let callback = slot.and_then(|slot| Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py))));
-    r.callback = callback.is_some();
-    r.key.class = r.class;
-    r.key.api = r.api.clone();
-    count_class(r.class);
-    // A repeat is only counted: no stack, no symbols, no output.
-    publish(&mut r);
+    let seen = repeats::seen(&key);
+    let mut message = None;
+    if seen.window <= repeats::limit() {
+        let mut r = build();
+        r.key = key;
+        r.callback = callback.is_some();
+        r.complete();
+        r.total = seen.total;
+        if seen.total <= repeats::limit() {
+            log::emit(r.class, &r.text(), &r.json());
+        }
+        if seen.total == 1 {
+            lock(&FIRSTS).push(r.clone());
+        }
+        message = Some(r.message.clone());
+        keep(&r);
+    }
+    if !policy {
+        return Outcome::Continue;
+    }
     if let Some(callback) = callback {
         Python::attach(|py| {
             // An exception may be pending (the extension is returning an
@@ -644,7 +658,7 @@ fn deliver(mut r: Report, cb: Callback) -> Outcome {
         return Outcome::Continue;
     }
     match SETTINGS.policy() {
-        Policy::Abort => fatal(&r.message),
+        Policy::Abort => fatal(message.as_deref().unwrap_or("hpydbg: invalid usage of the HPy API (see the report above)")),
         Policy::Raise => Outcome::Skip,
         Policy::Log => Outcome::Continue,
     }
@@ -703,25 +717,31 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
         ),
         (Lookup::Open { .. }, _) => ("use-after-close", CLOSED_HANDLE, "invalid use of an open handle", ""),
     };
-    let r = Report::new(class, u.api(), first, why.to_string(), todo);
-    let mut r = match u.callee() {
-        Some(c) => r.about(c),
-        None => r.here(),
-    }
-    .with_handle(h, l);
-    r.use_ = Some(u);
-    if let (Some(c), "return-constant") = (r.constant, class) {
-        r.detail = format!("the function returned ctx->{} without HPy_Dup: the context's constants are not the function's to give away", c);
-        r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
-    }
-    if let Use::BufferObj(_) = u {
-        r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
-    }
-    deliver(r, Callback::Handle)
+    let key = match u.callee() {
+        Some(c) => key_about(class, c),
+        None => key_here(class, u.api()),
+    };
+    finding(key, Callback::Handle, true, || {
+        let r = Report::new(class, u.api(), first, why.to_string(), todo);
+        let mut r = match u.callee() {
+            Some(c) => r.about(c),
+            None => r.here(),
+        }
+        .with_handle(h, l);
+        r.use_ = Some(u);
+        if let (Some(c), "return-constant") = (r.constant, class) {
+            r.detail = format!("the function returned ctx->{} without HPy_Dup: the context's constants are not the function's to give away", c);
+            r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
+        }
+        if let Use::BufferObj(_) = u {
+            r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
+        }
+        r
+    })
 }
 
 /// An invalid builder or tracker.
-pub fn invalid_aux(api: &str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
+pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
     let (class, first, cb) = if kind == AuxKind::Tracker {
         ("tracker-after-close", CLOSED_TRACKER, Callback::Handle)
     } else {
@@ -732,8 +752,9 @@ pub fn invalid_aux(api: &str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
         AuxError::WrongKind(k) => format!("expected a {}, got a live {}", kind.what(), k.what()),
         AuxError::NotAHandle => format!("this value ({:#x}) was never a {}", h, kind.what()),
     };
-    let r = Report::new(class, Some(api), first, why, "use a builder until its Build or Cancel call, and a tracker until its Close").here();
-    deliver(r, cb)
+    finding(key_here(class, Some(api)), cb, true, || {
+        Report::new(class, Some(api), first, why, "use a builder until its Build or Cancel call, and a tracker until its Close").here()
+    })
 }
 
 /// HPy_NULL passed where the API needs an object.  HPy defines most API
@@ -741,70 +762,72 @@ pub fn invalid_aux(api: &str, kind: AuxKind, h: isize, e: AuxError) -> Outcome {
 /// it), so unless the universal context would crash (`crashes`), the default
 /// policy reports and goes on.
 pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outcome {
-    let mut r = Report::new(
-        "null-handle",
-        Some(api),
-        "Invalid usage of HPy_NULL",
-        format!("argument '{}' of {}() is HPy_NULL", name, api),
-        "HPy_NULL is what a failed call returns (with an exception set), or an absent optional value: \
-         check the call that produced it, or test for HPy_IsNull before this call",
-    )
-    .here();
-    r.use_ = Some(Use::Arg { api, name });
-    if !crashes && SETTINGS.policy() == Policy::Abort {
-        // Reported, and the call goes on (the universal context raises).
-        return match deliver_quietly(r) {
-            _ => Outcome::Continue,
-        };
-    }
-    deliver(r, Callback::Handle)
+    // Unless the universal context would crash, the call goes on (it raises).
+    let policy = crashes || SETTINGS.policy() != Policy::Abort;
+    finding(key_here("null-handle", Some(api)), Callback::Handle, policy, || {
+        let mut r = Report::new(
+            "null-handle",
+            Some(api),
+            "Invalid usage of HPy_NULL",
+            format!("argument '{}' of {}() is HPy_NULL", name, api),
+            "HPy_NULL is what a failed call returns (with an exception set), or an absent optional value: \\
+             check the call that produced it, or test for HPy_IsNull before this call",
+        )
+        .here();
+        r.use_ = Some(Use::Arg { api, name });
+        r
+    })
 }
 
 /// An argument check failed (HPy's message first).
-pub fn bad_argument(api: &str, message: &str) -> Outcome {
-    let r = Report::new("bad-argument", Some(api), message, message.to_string(), "see the HPy documentation of this function").here();
-    deliver(r, Callback::None)
+pub fn bad_argument(api: &'static str, message: &str) -> Outcome {
+    finding(key_here("bad-argument", Some(api)), Callback::None, true, || {
+        Report::new("bad-argument", Some(api), message, message.to_string(), "see the HPy documentation of this function").here()
+    })
 }
 
 /// An API call between HPy_LeavePythonExecution and HPy_ReenterPythonExecution.
-pub fn outside_python(api: &str) -> Outcome {
-    let r = Report::new(
-        "outside-python",
-        Some(api),
-        "Invalid HPy API call while outside Python execution",
-        format!("{}() was called after HPy_LeavePythonExecution and before HPy_ReenterPythonExecution", api),
-        "only plain C code may run between HPy_LeavePythonExecution and HPy_ReenterPythonExecution",
-    )
-    .here();
-    deliver(r, Callback::None)
+pub fn outside_python(api: &'static str) -> Outcome {
+    finding(key_here("outside-python", Some(api)), Callback::None, true, || {
+        Report::new(
+            "outside-python",
+            Some(api),
+            "Invalid HPy API call while outside Python execution",
+            format!("{}() was called after HPy_LeavePythonExecution and before HPy_ReenterPythonExecution", api),
+            "only plain C code may run between HPy_LeavePythonExecution and HPy_ReenterPythonExecution",
+        )
+        .here()
+    })
 }
 
 /// A context that is not current was used; `refused`: by a thread without
 /// the GIL, so the call is not made.
-pub fn wrong_context(api: &str, ctx: *const crate::abi::HPyContext, refused: bool) -> Outcome {
-    let mut r = Report::new(
-        "wrong-context",
-        Some(api),
-        WRONG_CONTEXT,
-        format!(
-            "{}() was called with context {:p}, which is not the context of the current call: a context is valid \
-             only during the call it was passed to, on that thread",
-            api, ctx
-        ),
-        "pass down the ctx your function received; do not keep it in a global or use it from another thread",
-    )
-    .here();
-    if refused {
-        r.note = Some(format!(
-            "this thread does not hold the GIL, so {}() was not called: it returns its error value, with no exception set",
-            api
-        ));
-    }
-    deliver(r, Callback::None)
+pub fn wrong_context(api: &'static str, ctx: *const crate::abi::HPyContext, refused: bool) -> Outcome {
+    finding(key_here("wrong-context", Some(api)), Callback::None, true, || {
+        let mut r = Report::new(
+            "wrong-context",
+            Some(api),
+            WRONG_CONTEXT,
+            format!(
+                "{}() was called with context {:p}, which is not the context of the current call: a context is valid \
+                 only during the call it was passed to, on that thread",
+                api, ctx
+            ),
+            "pass down the ctx your function received; do not keep it in a global or use it from another thread",
+        )
+        .here();
+        if refused {
+            r.note = Some(format!(
+                "this thread does not hold the GIL, so {}() was not called: it returns its error value, with no exception set",
+                api
+            ));
+        }
+        r
+    })
 }
 
 /// A fault in protected raw data (called from the SIGSEGV handler).
-pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool) {
+pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool, ip: usize) {
     let (class, first, why, todo) = if write {
         (
             "raw-data-write",
@@ -822,8 +845,11 @@ pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool) {
     };
     let l = TABLE.lock().lookup(h);
     let mut r = Report::new(class, Some(api), first, why, todo).here().with_handle(h, l);
-    // The process stops after this: no de-duplication.
+    // The process stops after this: no de-duplication.  The site is the
+    // faulting instruction (symbolisation looks up the address before a
+    // return address, hence + 1), else the first extension frame above.
     r.complete();
+    r.site = crate::base::stacktrace::site_of(&crate::base::stacktrace::resolve(ip + 1)).or_else(|| Trace::capture(48).site());
     r.usage = Some(format!("pointer returned by {}()", api));
     log::emit(r.class, &r.text(), &r.json());
     keep(&r);

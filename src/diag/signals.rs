@@ -31,9 +31,11 @@ unsafe extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *
     // left Python execution) holds the GIL that guards the table.
     let found = TABLE.peek().find_raw(addr);
     if let Some((h, api, closed)) = found {
-        let err = (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_ERR as usize];
-        let write = err & 2 != 0;
-        crate::diag::report::raw_data_fault(api, h, write, closed);
+        let regs = &(*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs;
+        let write = regs[libc::REG_ERR as usize] & 2 != 0;
+        // The faulting instruction itself (not a return address).
+        let ip = regs[libc::REG_RIP as usize] as usize;
+        crate::diag::report::raw_data_fault(api, h, write, closed, ip);
         crate::diag::report::fatal(if write { "Invalid write to read-only raw data" } else { "Invalid read of raw data after its handle was closed" });
     }
     // Not ours: put the previous handler back; the faulting instruction runs

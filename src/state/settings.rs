@@ -91,6 +91,12 @@ impl Settings {
         self.stack_trace_limit.load(Ordering::Relaxed) != 0
     }
 
+    /// A Python callback is installed for invalid handles or builders.
+    #[inline]
+    pub fn has_callback(&self) -> bool {
+        self.has_callback.load(Ordering::Relaxed)
+    }
+
     /// `may_continue` for the hot paths (the policy resolved at init).
     #[inline(always)]
     pub fn go_on(&self) -> bool {
