@@ -9,10 +9,10 @@
 //! | layer | modules | what it is |
 //! |---|---|---|
 //! | 0 abi | `abi` | HPy 0.9.0's ABI mirrored in Rust, nothing else |
-//! | 1 base | `base::bug`, `base::sync`, `base::stacktrace`, `base::rawdata` | hpydbg's own failures; the GIL as lock; stack capture and symbolisation; protected raw-data copies |
+//! | 1 base | `base::bug`, `base::sync`, `base::stacktrace`, `base::rawdata`, `base::pyerr` | hpydbg's own failures; the GIL as lock; stack capture and symbolisation; protected raw-data copies; the pending-exception test |
 //! | 2 tables | `tables::handles`, `tables::builders` | the handle table (slot + generation) and the builder/tracker table |
 //! | 3 state | `state::settings`, `state::ctx` | settings; the contexts, the shared tables and per-thread call state |
-//! | 4 diag | `diag::log`, `diag::report`, `diag::signals` | where reports go; what a report says and what the policy does; raw-data faults |
+//! | 4 diag | `diag::log`, `diag::describe`, `diag::report`, `diag::errstate`, `diag::signals` | where reports go; safe descriptions of objects and exceptions; what a report says and what the policy does; the error protocol (exception state); raw-data faults |
 //! | 5 func | `func::call`, `func::generated`, `func::manual`, `func::trampoline`, `func::functable` | the context's functions: one call's checks, generated and hand-written wrappers, calls into the extension, the function table |
 //! | 6 face | `face::exports`, `face::interpose`, `face::pymod` | what the outside sees: the C exports, the redirection of `hpy.universal`, the Python module |
 #![recursion_limit = "512"]

@@ -1,5 +1,6 @@
 //! Layer 1: what everything else stands on (see the crate docs).
 pub mod bug;
+pub mod pyerr;
 pub mod rawdata;
 pub mod stacktrace;
 pub mod sync;

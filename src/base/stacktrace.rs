@@ -74,7 +74,8 @@ impl Frame {
     }
 }
 
-fn resolve(ip: usize) -> Frame {
+/// The frame of return address `ip` (the call instruction before it).
+pub fn resolve(ip: usize) -> Frame {
     let mut f = Frame { ip, object: object_of(ip), ..Default::default() };
     // Return addresses point after the call: look up ip - 1.
     backtrace::resolve((ip.saturating_sub(1)) as *mut std::ffi::c_void, |sym| {

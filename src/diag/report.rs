@@ -91,10 +91,26 @@ pub struct Report {
     pub note: Option<String>,
     /// A user callback handled it (set_on_invalid_handle & co.).
     pub callback: bool,
+    /// The object behind the handle, when it is alive (`describe`).
+    pub object: Option<String>,
+    /// The extension function that returned (error-protocol reports).
+    pub function: Option<String>,
+    /// The pending exception (error-protocol reports).
+    pub exception: Option<String>,
+    /// The API call that returned an error and set that exception.
+    pub origin: Option<Origin>,
+}
+
+/// Where a pending exception came from: the API call that returned an
+/// error with it set, and the extension's line that made the call.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub api: &'static str,
+    pub site: Option<Frame>,
 }
 
 impl Report {
-    fn new(class: &'static str, api: Option<&str>, message: &str, detail: String, todo: &str) -> Report {
+    pub fn new(class: &'static str, api: Option<&str>, message: &str, detail: String, todo: &str) -> Report {
         Report {
             class,
             api: api.map(|s| s.to_string()),
@@ -108,11 +124,15 @@ impl Report {
             closed_at: None,
             note: None,
             callback: false,
+            object: None,
+            function: None,
+            exception: None,
+            origin: None,
         }
     }
 
     /// Record where the faulty call happened (the current stack).
-    fn here(mut self) -> Self {
+    pub fn here(mut self) -> Self {
         self.site = Trace::capture(48).site();
         self
     }
@@ -137,6 +157,10 @@ impl Report {
             }
             _ => {}
         }
+        drop(t);
+        if let Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } = l {
+            self.object = crate::diag::describe::universal_handle(uh);
+        }
         self
     }
 
@@ -152,6 +176,7 @@ impl Report {
         if let Some(site) = &self.site {
             let _ = writeln!(out, "  at: {}", site.text());
         }
+        self.error_protocol_lines(&mut out);
         if let Some(h) = self.handle {
             let _ = write!(out, "  handle: {:#x}", h);
             if let Some((index, gen)) = decode(h) {
@@ -177,7 +202,8 @@ impl Report {
         let opt = |s: &Option<String>| s.as_deref().map(json_str).unwrap_or_else(|| "null".into());
         format!(
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
-             \"handle\": {}, \"note\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \"pid\": {}}}",
+             \"handle\": {}, \"note\": {}, \"site\": {}, \"opened_at\": {}, \"closed_at\": {}, \"callback\": {}, \
+             \"object\": {}, \"function\": {}, \"exception\": {}, \"origin\": {}, \"pid\": {}}}",
             json_str(self.class),
             opt(&self.api),
             json_str(&self.message),
@@ -189,9 +215,51 @@ impl Report {
             trace_json(self.opened_at.as_ref()),
             trace_json(self.closed_at.as_ref()),
             self.callback,
+            opt(&self.object),
+            opt(&self.function),
+            opt(&self.exception),
+            self.origin_json(),
             std::process::id()
         )
     }
+}
+
+impl Report {
+    /// The object, and for error-protocol reports the pending exception and
+    /// where it came from.
+    fn error_protocol_lines(&self, out: &mut String) {
+        if let Some(o) = &self.object {
+            let _ = writeln!(out, "  object: {}", o);
+        }
+        if let Some(e) = &self.exception {
+            let _ = writeln!(out, "  exception: {}", e);
+            match &self.origin {
+                Some(o) => {
+                    let site = o.site.as_ref().map(|f| f.text()).unwrap_or_else(|| "unknown site".into());
+                    let _ = writeln!(out, "  exception set by: {}() at {}", o.api, site);
+                }
+                None => {
+                    let _ = writeln!(out, "  exception set by: unknown (not by an HPy call of this function that hpydbg saw fail)");
+                }
+            }
+        }
+    }
+
+    fn origin_json(&self) -> String {
+        match &self.origin {
+            None => "null".into(),
+            Some(o) => format!(
+                "{{\"api\": {}, \"site\": {}}}",
+                json_str(o.api),
+                o.site.as_ref().map(frame_json).unwrap_or_else(|| "null".into())
+            ),
+        }
+    }
+}
+
+/// Write and keep a report that no callback handles; the policy decides.
+pub fn deliver_misuse(r: Report) -> Outcome {
+    deliver(r, Callback::None)
 }
 
 pub fn frame_json(f: &Frame) -> String {

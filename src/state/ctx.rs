@@ -233,6 +233,11 @@ impl ThreadState {
         self.rerun.set(ctx)
     }
 
+    /// The per-call context of the innermost call (null outside calls).
+    pub fn current(&self) -> *const HPyContext {
+        self.current.get()
+    }
+
     /// Run `f` with a fresh per-call context made current.
     #[inline]
     pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
@@ -278,6 +283,10 @@ pub fn is_root(ctx: *const HPyContext) -> bool {
 pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'static Contexts {
     CONTEXTS.get_or_init(|| unsafe {
         *std::ptr::addr_of_mut!(UCTX) = uctx;
+        // The pending-exception test's raw read is proven with the GIL.
+        if pyo3::ffi::PyGILState_Check() != 0 {
+            crate::base::pyerr::init();
+        }
         // Resolve HPY_DEBUG_POLICY now, so that the fast paths know it.
         let _ = SETTINGS.policy();
         settings_changed();
