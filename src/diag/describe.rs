@@ -9,15 +9,25 @@ use std::ffi::CStr;
 
 use pyo3::ffi;
 
+use crate::state::ctx;
+
 const MAX: usize = 60;
 
-/// `repr (type T)` of the object behind universal handle `uh` (on CPython a
-/// universal handle is the `PyObject*`).
+/// `repr (type T)` of the object behind universal handle `uh` (asked of the
+/// universal context: how a handle maps to a `PyObject*` is its business).
 pub fn universal_handle(uh: isize) -> Option<String> {
     if uh == 0 {
         return None;
     }
-    Some(unsafe { object(uh as *mut ffi::PyObject) })
+    unsafe {
+        let o = (ctx::u().AsPyObject?)(ctx::uctx(), crate::abi::HPy::from_raw(uh)) as *mut ffi::PyObject;
+        if o.is_null() {
+            return None;
+        }
+        let s = object(o);
+        ffi::Py_DecRef(o);
+        Some(s)
+    }
 }
 
 unsafe fn type_name(t: *mut ffi::PyTypeObject) -> String {

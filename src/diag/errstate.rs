@@ -267,9 +267,10 @@ pub fn check_return<const S: c_int, R: Returned>(r: R, f: *const c_void, dctx: *
 
 /// The function, named by symbolising its address.
 fn function_frame(f: *const c_void) -> Frame {
-    // `resolve` looks up the address before a return address: give it the
-    // entry point + 1 to land on the function itself.
-    stacktrace::resolve(f as usize + 1)
+    // `resolve` takes a return address and looks up the call before it
+    // (backtrace adjusts by one more byte): entry + 2 stays inside the
+    // function's first instruction(s) either way.
+    stacktrace::resolve(f as usize + 2)
 }
 
 fn function_name(fr: &Frame, f: *const c_void) -> String {
