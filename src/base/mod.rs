@@ -1,6 +1,7 @@
 //! Layer 1: what everything else stands on (see the crate docs).
 pub mod bug;
 pub mod pyframe;
+pub mod pyerr;
 pub mod rawdata;
 pub mod stacktrace;
 pub mod sync;

@@ -138,7 +138,7 @@ pub struct SiteRef {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub class: &'static str,
-    pub api: Option<String>,
+    pub api: Option<&'static str>,
     /// First line, HPy's wording where HPy has one.
     pub message: String,
     pub detail: String,
@@ -172,13 +172,27 @@ pub struct Report {
     callee: Option<Callee>,
     locate: bool,
     lookup: Option<Lookup>,
+    /// The object behind the handle, when it is alive (`describe`).
+    pub object: Option<String>,
+    /// The pending exception (error-protocol reports).
+    pub exception: Option<String>,
+    /// The API call that returned an error and set that exception.
+    pub origin: Option<Origin>,
+}
+
+/// Where a pending exception came from: the API call that returned an
+/// error with it set, and the extension's line that made the call.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub api: &'static str,
+    pub site: Option<Site>,
 }
 
 impl Report {
-    fn new(class: &'static str, api: Option<&str>, message: &str, detail: String, todo: &str) -> Report {
+    pub fn new(class: &'static str, api: Option<&'static str>, message: &str, detail: String, todo: &str) -> Report {
         Report {
             class,
-            api: api.map(|s| s.to_string()),
+            api,
             message: message.to_string(),
             detail,
             todo: todo.to_string(),
@@ -202,6 +216,9 @@ impl Report {
             callee: None,
             locate: false,
             lookup: None,
+            object: None,
+            exception: None,
+            origin: None,
         }
     }
 
@@ -255,6 +272,9 @@ impl Report {
             self.usage = Some(u.describe(self.function.as_ref()));
         }
         let Some(l) = self.lookup else { return };
+        if let Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } = l {
+            self.object = crate::diag::describe::universal_handle(uh);
+        }
         let t = TABLE.lock();
         match l {
             Lookup::Closed { index, .. } | Lookup::Open { index, .. } | Lookup::Immortal { index, .. } => {
@@ -304,6 +324,7 @@ impl Report {
         if let Some(t) = &self.test {
             let _ = writeln!(out, "  test: {}", t);
         }
+        self.error_protocol_lines(&mut out);
         if let Some(h) = self.handle {
             match self.constant {
                 Some(c) => {
@@ -354,9 +375,9 @@ impl Report {
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
              \"handle\": {}, \"constant\": {}, \"note\": {}, \"site\": {}, \"python\": {}, \"test\": {}, \"function\": {}, \
              \"opened_at\": {}, \"closed_at\": {}, \"opened_site\": {}, \"closed_site\": {}, \"callback\": {}, \
-             \"count\": {}, \"total\": {}, \"pid\": {}}}",
+             \"count\": {}, \"total\": {}, \"object\": {}, \"exception\": {}, \"origin\": {}, \"pid\": {}}}",
             json_str(self.class),
-            opt(&self.api),
+            self.api.map(json_str).unwrap_or_else(|| "null".into()),
             json_str(&self.message),
             json_str(&self.detail),
             json_str(&self.todo),
@@ -374,6 +395,9 @@ impl Report {
             self.callback,
             self.count,
             self.total,
+            opt(&self.object),
+            opt(&self.exception),
+            self.origin_json(),
             std::process::id()
         )
     }
@@ -386,6 +410,50 @@ fn site_ref(id: u32) -> Option<SiteRef> {
     // site, and the guard is ours alone.
     let site = info.site();
     Some(SiteRef { site, python: info.python.clone() })
+}
+
+impl Report {
+    /// The object, and for error-protocol reports the pending exception and
+    /// where it came from.
+    fn error_protocol_lines(&self, out: &mut String) {
+        if let Some(o) = &self.object {
+            let _ = writeln!(out, "  object: {}", o);
+        }
+        if let Some(e) = &self.exception {
+            let _ = writeln!(out, "  exception: {}", e);
+            match &self.origin {
+                Some(o) => {
+                    let site = o.site.as_ref().map(|f| f.text()).unwrap_or_else(|| "unknown site".into());
+                    let _ = writeln!(out, "  exception set by: {}() at {}", o.api, site);
+                }
+                None => {
+                    let _ = writeln!(out, "  exception set by: unknown (not by an HPy call of this function that hpydbg saw fail)");
+                }
+            }
+        }
+    }
+
+    fn origin_json(&self) -> String {
+        match &self.origin {
+            None => "null".into(),
+            Some(o) => format!(
+                "{{\"api\": {}, \"site\": {}}}",
+                json_str(o.api),
+                o.site.as_ref().map(site_json).unwrap_or_else(|| "null".into())
+            ),
+        }
+    }
+}
+
+/// An error-protocol report (`errstate`), built by the caller; no callback
+/// handles it, the policy decides.  `func`: the extension function it is
+/// about, when it is about what one returned.  De-duplicated as the others.
+pub fn deliver_misuse(r: Report, func: Option<usize>) -> Outcome {
+    let key = match func {
+        Some(f) => repeats::Key { class: r.class, api: None, ra: f, code: python_code() },
+        None => key_here(r.class, r.api),
+    };
+    finding(key, Callback::None, true, || r)
 }
 
 pub fn frame_json(f: &Frame) -> String {
@@ -558,7 +626,7 @@ pub fn emit_repeats() -> usize {
             total,
             r.detail,
             r.class,
-            r.api.as_deref().map(|a| format!(" in {}()", a)).unwrap_or_default(),
+            r.api.map(|a| format!(" in {}()", a)).unwrap_or_default(),
             r.site.as_ref().map(|s| format!(" at {}", s.text())).unwrap_or_default(),
             repeats::limit(),
             if repeats::limit() == 1 { "" } else { "s" }
@@ -566,7 +634,7 @@ pub fn emit_repeats() -> usize {
         let json = format!(
             "{{\"event\": \"repeat\", \"class\": {}, \"api\": {}, \"site\": {}, \"python\": {}, \"count\": {}, \"shown\": {}, \"pid\": {}}}",
             json_str(r.class),
-            r.api.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+            r.api.map(json_str).unwrap_or_else(|| "null".into()),
             r.site.as_ref().map(site_json).unwrap_or_else(|| "null".into()),
             r.python.as_ref().map(python_json).unwrap_or_else(|| "null".into()),
             total,
@@ -827,7 +895,7 @@ pub fn wrong_context(api: &'static str, ctx: *const crate::abi::HPyContext, refu
 }
 
 /// A fault in protected raw data (called from the SIGSEGV handler).
-pub fn raw_data_fault(api: &str, h: isize, write: bool, closed: bool, ip: usize) {
+pub fn raw_data_fault(api: &'static str, h: isize, write: bool, closed: bool, ip: usize) {
     let (class, first, why, todo) = if write {
         (
             "raw-data-write",

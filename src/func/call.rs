@@ -23,7 +23,8 @@ pub struct Call {
 /// Start an API call in a wrapper: check the context (inline fast path),
 /// else run the slow path, which reports and, when the thread does not hold
 /// the GIL, takes it and runs `$again` (the wrapper called anew), whose
-/// result the wrapper then returns.
+/// result the wrapper then returns.  Then, unless `$api` may be called with
+/// an exception pending (decided at compile time), check that none is.
 #[macro_export]
 macro_rules! enter {
     ($ctx:expr, $api:expr, $again:expr) => {{
@@ -31,6 +32,12 @@ macro_rules! enter {
             #[allow(unused_unsafe)]
             if let Some(r) = $crate::func::call::enter_slow($ctx, $api, move || unsafe { $again }) {
                 return r;
+            }
+        }
+        const EXCEPTION_OK: bool = $crate::diag::errstate::allowed($api);
+        if !EXCEPTION_OK && $crate::base::pyerr::maybe_pending() {
+            if $crate::diag::errstate::call_with_exception_pending($api) == $crate::diag::report::Outcome::Skip {
+                return $crate::func::call::skipped($api);
             }
         }
         $crate::func::call::Call { api: $api, ra: $crate::state::ctx::caller_ra() }
@@ -111,9 +118,14 @@ impl Call {
         }
     }
 
-    /// Open a debug handle for a universal handle the caller now owns.
+    /// Open a debug handle for a universal handle the caller now owns;
+    /// HPy_NULL is an error return (its exception's origin is noted).
     #[inline(always)]
     pub fn open(&self, uh: HPy) -> HPy {
+        if uh.is_null() {
+            crate::diag::errstate::note_error(self.api);
+            return uh;
+        }
         open_handle(uh, self.ra)
     }
 
@@ -344,24 +356,30 @@ fn arg_slow(api: &'static str, name: &'static str, h: HPy) -> Result<HPy, Skip> 
     unwrap_slow(Use::Arg { api, name }, h, false)
 }
 
-/// Handle arguments for which HPy_NULL is a documented value.
+/// Handle arguments for which HPy_NULL is a documented value (and harmless
+/// in universal mode).  `HPy_Dup` and `HPy_Close`: HPy defines both on
+/// HPy_NULL ("HPy_Dup should silently not dup HPy_NULL, for symmetry with
+/// HPy_Close", docs/leysin-2020-design-decisions.md); `HPy_AsPyObject`
+/// gives NULL as Py_XNewRef does.
 fn may_be_null(api: &str, arg: &str) -> bool {
     matches!(
         arg,
         "kw" | "kwnames" | "default_value" | "dict" | "base" | "args" | "filename1" | "filename2" | "h_value" | "locals" | "globals" | "h3"
-    ) || matches!(api, "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_AsPyObject" | "HPy_SetAttr" | "HPy_SetAttr_s")
+    ) || matches!(
+        api,
+        "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_Dup" | "HPy_AsPyObject" | "HPy_SetAttr" | "HPy_SetAttr_s"
+    )
 }
 
 /// Functions whose handle arguments must not be HPy_NULL.  Most of the API
 /// takes HPy_NULL and raises SystemError (HPy's tests rely on that); these
-/// would crash the universal context instead.
+/// would crash the universal context instead.  (`HPyNumber_Check` is not
+/// one: CPython's PyNumber_Check(NULL) is 0; it is reported and goes on.)
 fn null_forbidden(api: &str) -> bool {
     matches!(
         api,
-        "HPy_Dup"
-            | "HPy_IsTrue"
+        "HPy_IsTrue"
             | "HPy_Hash"
-            | "HPyNumber_Check"
             | "HPyBytes_Check"
             | "HPyUnicode_Check"
             | "HPyList_Check"
@@ -396,6 +414,12 @@ pub trait Ret: Copy {
     const HAS_ERROR: bool = true;
     fn from_u(self, call: &Call) -> Self;
     fn error() -> Self;
+    /// A result computed by a hand-written wrapper: note an error return's
+    /// exception origin (handles are noted by `Call::open`).
+    #[inline(always)]
+    fn noted(self, _: &Call) -> Self {
+        self
+    }
 }
 
 impl Ret for HPy {
@@ -412,8 +436,15 @@ macro_rules! pass_through_rets {
     ($($t:ty => $err:expr),*) => {$(
         impl Ret for $t {
             #[inline(always)]
-            fn from_u(self, _: &Call) -> Self { self }
+            fn from_u(self, call: &Call) -> Self { self.noted(call) }
             fn error() -> Self { $err }
+            #[inline(always)]
+            fn noted(self, call: &Call) -> Self {
+                if self == $err {
+                    crate::diag::errstate::note_error(call.api);
+                }
+                self
+            }
         }
     )*};
 }

@@ -14,6 +14,7 @@ use std::os::raw::{c_char, c_int, c_void};
 use crate::abi::*;
 use crate::func::call::{skipped, Arg, Call, Ret};
 use crate::state::ctx;
+use crate::diag::errstate;
 
 /// Generate the regular wrappers; hand-written ones are skipped here.
 macro_rules! generate_wrappers {
@@ -35,9 +36,14 @@ macro_rules! generate_wrappers {
                     let call = crate::enter!(ctx, $pub, $name(ctx $(, $an)*));
                     $( let Ok($an) = Arg::to_u($an, &call, stringify!($an)) else { return skipped($pub) }; )*
                     let f = call.u().$name.unwrap_unchecked();
-                    Ret::from_u(f(call.uctx() $(, $an)*), &call)
+                    let r = Ret::from_u(f(call.uctx() $(, $an)*), &call);
+                    errstate_after!($pub);
+                    r
                 }
-                if !crate::state::ctx::fast_ok(ctx) {
+                // The exception-state check costs nothing where the
+                // function is allowed with an exception pending.
+                const EXCEPTION_OK: bool = errstate::allowed($pub);
+                if !crate::state::ctx::fast_ok(ctx) || (!EXCEPTION_OK && crate::base::pyerr::maybe_pending()) {
                     return full(ctx $(, $an)*);
                 }
                 #[allow(unused_parens)]
@@ -49,10 +55,26 @@ macro_rules! generate_wrappers {
                 // Read before the call, which may re-enter the extension.
                 let ra = ctx::caller_ra();
                 let f = ctx::u().$name.unwrap_unchecked();
-                Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub, ra })
+                let r = Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub, ra });
+                errstate_after!($pub);
+                r
             }
         });
     };
+}
+
+/// After the call: functions that set or clear the exception without an
+/// error return update its origin record (compile-time choice).
+macro_rules! errstate_after {
+    ($pub:literal) => {{
+        const SETS: bool = errstate::sets_exception($pub);
+        const CLEARS: bool = errstate::clears_exception($pub);
+        if SETS {
+            errstate::note_error($pub);
+        } else if CLEARS {
+            errstate::forget();
+        }
+    }};
 }
 
 /// Expands its body unless the function is implemented in [`manual`].

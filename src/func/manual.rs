@@ -125,11 +125,11 @@ fn close_failed(call: &Call, h: HPy) {
 }
 
 /// Run `body` (which may `?` a [`Skip`]) and turn a skip into the
-/// function's error return.
+/// function's error return; an error return's exception origin is noted.
 macro_rules! guarded {
     ($call:ident, $body:block) => {
         match (|| -> Result<_, Skip> { Ok($body) })() {
-            Ok(r) => r,
+            Ok(r) => crate::func::call::Ret::noted(r, &$call),
             Err(Skip) => skipped($call.api),
         }
     };
@@ -461,7 +461,7 @@ macro_rules! builder_fns {
             // Called once per item: the common case is checked inline and
             // tail-calls the universal context; anything else is redone by
             // the full version.
-            if crate::state::ctx::fast_ok(ctx) {
+            if crate::state::ctx::fast_ok(ctx) && !crate::base::pyerr::maybe_pending() {
                 if let Some(item) = crate::func::call::open_uh(h_item) {
                     if let Some(ub) = AUX.lock().builder_fast(builder.raw(), $kind) {
                         return (crate::state::ctx::u().$Set.unwrap_unchecked())(crate::state::ctx::uctx(), $B::from_raw(ub), index, item);

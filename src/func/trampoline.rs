@@ -16,6 +16,7 @@ use std::os::raw::{c_char, c_int, c_void};
 use crate::abi::*;
 use crate::state::ctx::{self, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
+use crate::diag::errstate::{self, Returned};
 use crate::diag::report::{self, Callee, Use};
 
 /// How a trampoline argument or result crosses between the two contexts.
@@ -129,18 +130,29 @@ unsafe fn pending<F>() -> (F, Callee) {
     (std::mem::transmute_copy::<*const c_void, F>(&f), Callee { func: f as usize, sig })
 }
 
-/// Shims for signatures whose arguments are single values.
+/// Shims for signatures whose arguments are single values; `S` is the
+/// `HPyFunc_Signature`, which says what the result means (`errstate`).
 macro_rules! shims {
     ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
-        unsafe extern "C" fn $shim(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
+        unsafe extern "C" fn $shim<const S: c_int>(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
             let t = ctx::thread();
             let (f, callee): (unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, _) = pending();
             $( let $a = Cross::enter($a); )*
-            let r = t.with_call_ctx(|dctx| f(dctx $(, $a)*));
+            let r = t.with_call_ctx(|dctx| checked::<S, _>(f as *const c_void, dctx, || f(dctx $(, $a)*)));
             $( Cross::leave($a, callee); )*
             Back::back(r, callee)
         }
     )*};
+}
+
+/// Call the extension function `f` (signature `S`) in call `dctx` and check
+/// its result against the error protocol.
+#[inline(always)]
+fn checked<const S: c_int, R: Returned>(f: *const c_void, dctx: *mut HPyContext, call: impl FnOnce() -> R) -> R {
+    let inherited = errstate::inherited::<S>();
+    let r = call();
+    errstate::check_return::<S, R>(r, f, dctx, inherited);
+    r
 }
 
 shims! {
@@ -211,7 +223,7 @@ unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const 
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
-    let r = t.with_call_ctx(|d| f(d, s, p, nargs));
+    let r = t.with_call_ctx(|d| checked::<{ sig::VARARGS }, _>(f as *const c_void, d, || f(d, s, p, nargs)));
     s.leave(callee);
     a.close(callee);
     r.back(callee)
@@ -220,7 +232,7 @@ unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const 
 /// The shape shared by keywords, initproc and newfunc: `self`, an array of
 /// `n_items` argument handles (`nargs` is passed on as it came), then a
 /// trailing handle (`kwnames` or `kw`).
-unsafe fn call_with_array<N: Copy, R: Back>(
+unsafe fn call_with_array<const S: c_int, N: Copy, R: Back + Returned>(
     self_: HPy,
     args: *const HPy,
     nargs: N,
@@ -233,7 +245,7 @@ unsafe fn call_with_array<N: Copy, R: Back>(
     let k = kw.enter();
     let mut a = ArgArray::open(args, n_items);
     let p = a.as_ptr();
-    let r = t.with_call_ctx(|d| f(d, s, p, nargs, k));
+    let r = t.with_call_ctx(|d| checked::<S, _>(f as *const c_void, d, || f(d, s, p, nargs, k)));
     s.leave(callee);
     a.close(callee);
     k.leave(callee);
@@ -242,15 +254,15 @@ unsafe fn call_with_array<N: Copy, R: Back>(
 
 unsafe extern "C" fn shim_keywords(u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize, kwnames: HPy) -> HPy {
     let nkw = if kwnames.is_null() { 0 } else { ((*u).Length.unwrap_unchecked())(u, kwnames).max(0) as usize };
-    call_with_array(self_, args, nargs, nargs + nkw, kwnames)
+    call_with_array::<{ sig::KEYWORDS }, _, _>(self_, args, nargs, nargs + nkw, kwnames)
 }
 
 unsafe extern "C" fn shim_initproc(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> c_int {
-    call_with_array(self_, args, nargs, nargs.max(0) as usize, kw)
+    call_with_array::<{ sig::INITPROC }, _, _>(self_, args, nargs, nargs.max(0) as usize, kw)
 }
 
 unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const HPy, nargs: HPy_ssize_t, kw: HPy) -> HPy {
-    call_with_array(type_, args, nargs, nargs.max(0) as usize, kw)
+    call_with_array::<{ sig::NEWFUNC }, _, _>(type_, args, nargs, nargs.max(0) as usize, kw)
 }
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
@@ -258,7 +270,7 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
     let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int, _) = pending();
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
-    let r = t.with_call_ctx(|d| f(d, s, &mut dbuf, flags));
+    let r = t.with_call_ctx(|d| checked::<{ sig::GETBUFFERPROC }, _>(f as *const c_void, d, || f(d, s, &mut dbuf, flags)));
     s.leave(callee);
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
@@ -274,7 +286,7 @@ unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
-    t.with_call_ctx(|d| f(d, s, &mut dbuf));
+    t.with_call_ctx(|d| checked::<{ sig::RELEASEBUFFERPROC }, _>(f as *const c_void, d, || f(d, s, &mut dbuf)));
     s.leave(callee);
     dbuf.obj.leave(callee);
 }
@@ -283,33 +295,42 @@ unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *
 /// (it is then passed to the universal context unchanged).
 fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
     use crate::abi::sig::*;
-    let p: *const c_void = match sig {
-        NOARGS | UNARYFUNC | REPRFUNC | GETITERFUNC | ITERNEXTFUNC | MOD_CREATE => shim_h as _,
-        O | BINARYFUNC | GETATTROFUNC => shim_hh as _,
-        TERNARYFUNC | DESCRGETFUNC => shim_hhh as _,
-        INQUIRY => shim_h_int as _,
-        LENFUNC | HASHFUNC => shim_h_ssize as _,
-        SSIZEARGFUNC => shim_hs as _,
-        SSIZESSIZEARGFUNC => shim_hss as _,
-        SSIZEOBJARGPROC => shim_hsh_int as _,
-        SSIZESSIZEOBJARGPROC => shim_hssh_int as _,
-        OBJOBJARGPROC | SETATTROFUNC | DESCRSETFUNC => shim_hhh_int as _,
-        FREEFUNC => shim_p_void as _,
-        GETATTRFUNC => shim_hc as _,
-        SETATTRFUNC => shim_hch_int as _,
-        RICHCMPFUNC => shim_hhi as _,
-        GETTER => shim_hp as _,
-        SETTER => shim_hhp_int as _,
-        OBJOBJPROC => shim_hh_int as _,
-        DESTRUCTOR => shim_h_void as _,
-        VARARGS => shim_varargs as _,
-        KEYWORDS => shim_keywords as _,
-        INITPROC => shim_initproc as _,
-        NEWFUNC => shim_newfunc as _,
-        GETBUFFERPROC => shim_getbuffer as _,
-        RELEASEBUFFERPROC => shim_releasebuffer as _,
-        TRAVERSEPROC | CAPSULE_DESTRUCTOR | DESTROYFUNC | VECTORCALLFUNC => return Ok(None),
-        _ => return Err(()),
+    /// One shim per signature: the shape of its arguments, and the
+    /// signature itself, which says what its result means.
+    macro_rules! by_signature {
+        ($($shim:ident: $($s:ident)|*;)*) => {
+            match sig {
+                $($( $s => $shim::<$s> as *const c_void, )*)*
+                VARARGS => shim_varargs as _,
+                KEYWORDS => shim_keywords as _,
+                INITPROC => shim_initproc as _,
+                NEWFUNC => shim_newfunc as _,
+                GETBUFFERPROC => shim_getbuffer as _,
+                RELEASEBUFFERPROC => shim_releasebuffer as _,
+                TRAVERSEPROC | CAPSULE_DESTRUCTOR | DESTROYFUNC | VECTORCALLFUNC => return Ok(None),
+                _ => return Err(()),
+            }
+        };
+    }
+    let p: *const c_void = by_signature! {
+        shim_h: NOARGS | UNARYFUNC | REPRFUNC | GETITERFUNC | ITERNEXTFUNC | MOD_CREATE;
+        shim_hh: O | BINARYFUNC | GETATTROFUNC;
+        shim_hhh: TERNARYFUNC | DESCRGETFUNC;
+        shim_h_int: INQUIRY;
+        shim_h_ssize: LENFUNC | HASHFUNC;
+        shim_hs: SSIZEARGFUNC;
+        shim_hss: SSIZESSIZEARGFUNC;
+        shim_hsh_int: SSIZEOBJARGPROC;
+        shim_hssh_int: SSIZESSIZEOBJARGPROC;
+        shim_hhh_int: OBJOBJARGPROC | SETATTROFUNC | DESCRSETFUNC;
+        shim_p_void: FREEFUNC;
+        shim_hc: GETATTRFUNC;
+        shim_hch_int: SETATTRFUNC;
+        shim_hhi: RICHCMPFUNC;
+        shim_hp: GETTER;
+        shim_hhp_int: SETTER;
+        shim_hh_int: OBJOBJPROC;
+        shim_h_void: DESTRUCTOR;
     };
     Ok(Some(p))
 }

@@ -286,6 +286,11 @@ impl ThreadState {
         self.rerun.set(ctx)
     }
 
+    /// The per-call context of the innermost call (null outside calls).
+    pub fn current(&self) -> *const HPyContext {
+        self.current.get()
+    }
+
     /// Run `f` with a fresh per-call context made current.
     #[inline]
     pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
@@ -333,6 +338,10 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         *std::ptr::addr_of_mut!(UCTX) = uctx;
         let uname = if (*uctx).name.is_null() { "" } else { CStr::from_ptr((*uctx).name).to_str().unwrap_or("") };
         CPYTHON_HANDLES.store(uname.contains("CPython"), Ordering::Relaxed);
+        // The pending-exception test's raw read is proven with the GIL.
+        if pyo3::ffi::PyGILState_Check() != 0 {
+            crate::base::pyerr::init();
+        }
         // Resolve HPY_DEBUG_POLICY & co. now, so that the fast paths know it.
         SETTINGS.read_env();
         crate::base::pyframe::init();

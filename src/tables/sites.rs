@@ -162,10 +162,10 @@ mod tests {
         assert_eq!(t.cached(10, 20), None);
         assert_eq!(t.find(10, 20), None);
         let a = t.insert(10, 20, None, std::ptr::null_mut(), None);
-        let b = t.insert(10, 21, None, std::ptr::null_mut(), None);
+        let b = t.insert(10, 22, None, std::ptr::null_mut(), None);
         assert!(a != 0 && b != 0 && a != b);
         assert_eq!(t.cached(10, 20), Some(a));
-        assert_eq!(t.find(10, 21), Some(b));
+        assert_eq!(t.find(10, 22), Some(b));
         // Colliding pairs evict each other from the cache, not from the map.
         for i in 0..10_000usize {
             t.insert(1000 + i, i, None, std::ptr::null_mut(), None);
