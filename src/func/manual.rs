@@ -416,28 +416,6 @@ pub unsafe extern "C" fn Slice_Unpack(
     })
 }
 
-// ~~~ leaving and re-entering Python execution ~~~
-
-pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThreadState {
-    let call = crate::enter!(ctx, "HPy_LeavePythonExecution", LeavePythonExecution(ctx));
-    let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
-    // From now on the fast context check fails on this thread: any call but
-    // Reenter is reported (and made holding the GIL).
-    crate::state::ctx::thread().set_outside_python(ctx, true);
-    state
-}
-
-pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPyThreadState) {
-    // Not `enter!`: this is the one call allowed outside Python, and the
-    // slow path must not take the GIL that the universal context is about
-    // to take back.  The context is checked once the GIL is held.
-    crate::state::ctx::thread().set_outside_python(ctx, false);
-    (crate::state::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::state::ctx::uctx(), state);
-    if !crate::state::ctx::fast_ok(ctx) && crate::state::ctx::thread().slow_check(ctx).wrong_context {
-        let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx, false);
-    }
-}
-
 // ~~~ builders ~~~
 
 macro_rules! builder_fns {

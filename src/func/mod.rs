@@ -1,5 +1,6 @@
 //! Layer 5: the functions of the debug context.
 pub mod call;
+pub mod execution;
 pub mod functable;
 pub mod generated;
 pub mod manual;
