@@ -17,6 +17,9 @@ mod imp {
     std::arch::global_asm!(
         ".pushsection .tbss,\"awT\",@nobits",
         ".p2align 3",
+        // Global for the other codegen units, hidden: never exported.
+        ".globl __hpydbg_tls_word",
+        ".hidden __hpydbg_tls_word",
         ".type __hpydbg_tls_word,@object",
         ".size __hpydbg_tls_word,8",
         "__hpydbg_tls_word:",

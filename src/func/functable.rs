@@ -8,6 +8,7 @@ mod all {
     pub use crate::func::generated::*;
     pub use crate::func::manual::*;
     pub use crate::func::execution::{LeavePythonExecution, ReenterPythonExecution};
+    pub use crate::func::fields::{Field_Load, Field_Store, Global_Load, Global_Store};
     pub use crate::func::trampoline::CallRealFunctionFromTrampoline;
 }
 

@@ -427,7 +427,7 @@ macro_rules! builder_fns {
                 // As the universal context: the error surfaces at Build.
                 return $B::NULL;
             }
-            $B::from_raw(AUX.lock().open($kind, ub.raw()))
+            $B::from_raw(open_aux($kind, ub.raw()))
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
@@ -472,6 +472,33 @@ macro_rules! builder_fns {
     };
 }
 
+/// Open a builder or tracker in the current leak-detector epoch, with the
+/// site that opened it when stack traces are on (as handles).
+fn open_aux(kind: AuxKind, ub: isize) -> isize {
+    let limit = crate::state::ctx::SETTINGS.stack_trace_limit();
+    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let epoch = TABLE.lock().current_epoch();
+    AUX.lock().open(kind, ub, epoch, trace)
+}
+
+/// Cancel a builder or close a tracker from outside any call (the Python
+/// API's `_force_close`); nothing if it is not open.
+pub fn force_close_aux(kind: AuxKind, h: isize) {
+    let mut handles = Vec::new();
+    let Ok(ub) = AUX.lock().close(h, kind, &mut handles) else { return };
+    let u = crate::state::ctx::u();
+    unsafe {
+        match kind {
+            AuxKind::TupleBuilder => (u.TupleBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyTupleBuilder::from_raw(ub)),
+            AuxKind::ListBuilder => (u.ListBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyListBuilder::from_raw(ub)),
+            AuxKind::Tracker => {}
+        }
+    }
+    for h in handles {
+        close_owned(HPy::from_raw(h), "HPyTracker_Close");
+    }
+}
+
 /// The universal builder, or (going on after a report) 0: the universal
 /// context then fails the way it fails for a builder whose allocation failed.
 #[inline]
@@ -512,7 +539,7 @@ builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBui
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
     let _call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
-    HPyTracker::from_raw(AUX.lock().open(AuxKind::Tracker, 0))
+    HPyTracker::from_raw(open_aux(AuxKind::Tracker, 0))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {

@@ -32,6 +32,7 @@ use std::sync::OnceLock;
 use crate::abi::{HPyContext, HPy};
 use crate::base::tlsword;
 use crate::tables::builders::AuxTables;
+use crate::tables::fields::FieldTable;
 use crate::tables::handles::HandleTable;
 use crate::state::ctxpool;
 use crate::state::settings::Settings;
@@ -105,6 +106,8 @@ static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
 pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
 /// Builders and trackers.
 pub static AUX: GilLock<AuxTables> = GilLock::new(AuxTables::new());
+/// What HPyField_Store / HPyGlobal_Store wrote.
+pub static FIELDS: GilLock<FieldTable> = GilLock::new(FieldTable::new());
 pub static SETTINGS: Settings = Settings::new();
 
 /// Tell the handle table what the settings now ask of its fast paths (it

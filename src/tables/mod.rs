@@ -1,3 +1,4 @@
 //! Layer 2: the tables of handles, builders and trackers.
 pub mod builders;
+pub mod fields;
 pub mod handles;
