@@ -377,6 +377,12 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("closed_queue", closed_queue)?;
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
+    let (windows, addresses) = crate::state::ctxpool::stats();
+    d.set_item("context_windows", windows)?;
+    d.set_item("context_addresses", addresses)?;
+    let (fields, globals) = crate::state::ctx::FIELDS.lock().counts();
+    d.set_item("fields_stored", fields)?;
+    d.set_item("globals_stored", globals)?;
     let reports = PyDict::new(py);
     for (class, n) in crate::diag::report::counts() {
         reports.set_item(class, n)?;
