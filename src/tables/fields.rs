@@ -141,8 +141,8 @@ mod tests {
         t.stored_field(0x6010, 0x6000, 0x701);
         assert_eq!(t.field(0x5010), Some(FieldRec { owner: 0x5000, value: 0x701 }));
         let mut h = t.fields_holding(0x701);
-        h.sort();
-        assert_eq!(h.len(), 2);
+        h.sort_by_key(|&(a, _)| a);
+        assert_eq!(h, vec![(0x5010, FieldRec { owner: 0x5000, value: 0x701 }), (0x6010, FieldRec { owner: 0x6000, value: 0x701 })]);
         t.stored_field(0x5010, 0x5000, 0x801);
         assert_eq!(t.fields_holding(0x701).len(), 1);
         assert_eq!(t.field(0x7010), None);
