@@ -252,6 +252,24 @@ print(json.dumps(res))
         assert len(reps) == len(expected) and got == want, (how, reps)
 
 
+def test_call_into_extension_while_outer_call_is_outside_python(lifeext_dir):
+    # C code run outside Python execution takes the GIL itself (a ctypes
+    # callback) and calls the extension: the inner call is inside Python,
+    # the outer one is outside again after it, and its Reenter is right.
+    out = run("""
+import ctypes
+CB = ctypes.CFUNCTYPE(None)
+seen = []
+ok = CB(lambda: seen.append(m.noop()))
+bad = CB(lambda: seen.append(m.leave(1)))
+m.leave_and_call(ctypes.cast(ok, ctypes.c_void_p).value)
+first = reports()
+m.leave_and_call(ctypes.cast(bad, ctypes.c_void_p).value)
+print(json.dumps({"seen": seen, "first": first, "second": [c for c, _, _ in reports()]}))
+""", lifeext_dir)
+    assert out == {"seen": [None, 1], "first": [], "second": ["return-outside-python"]}, out
+
+
 def test_return_outside_python_report_site(lifeext_dir):
     out = run("""
 m.leave(1)

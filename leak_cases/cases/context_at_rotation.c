@@ -1,11 +1,11 @@
 /* leak-case
- * about: a context kept from one call is used exactly 16 calls later (when a pool of 16 contexts comes back to it)
+ * about: a context kept from one call is used exactly 16 calls later (when a pool of 16 contexts, as HPy's, comes back to it)
  * class: wrong-context
  * api: HPy_Dup
  * call: mod.setup()
  * call: for _ in range(15): mod.noop()
  * call: mod.get_none()
- * hpy: caught | missed
+ * hpy: missed
  */
 #include "hpy.h"
 

@@ -7,7 +7,7 @@
  * call:     mod.doubled([1, "x"])
  * call: except TypeError: pass
  * call: else: raise AssertionError
- * hpy: missed | caught
+ * hpy: missed
  */
 #include "hpy.h"
 

@@ -3,7 +3,7 @@
  * class: leak
  * api: HPyTracker_New
  * call: assert mod.two_strings() == ("a", "b")
- * hpy: missed | caught
+ * hpy: missed
  */
 #include "hpy.h"
 

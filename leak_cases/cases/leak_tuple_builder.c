@@ -4,7 +4,7 @@
  * api: HPyTupleBuilder_New
  * call: assert mod.pair_of(3) == (3, 3)
  * call: assert mod.pair_of(None) is None
- * hpy: missed | caught
+ * hpy: missed
  */
 #include "hpy.h"
 

@@ -3,7 +3,7 @@
  * class: nested-leave
  * api: HPy_LeavePythonExecution
  * call: mod.crunch(100)
- * hpy: caught | crash
+ * hpy: caught
  * note: HPy's debug mode does not check it; CPython stops the process (PyEval_SaveThread without the GIL)
  */
 #include "hpy.h"

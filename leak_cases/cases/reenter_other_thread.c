@@ -3,7 +3,7 @@
  * class: reenter-foreign-state
  * api: HPy_ReenterPythonExecution
  * call: mod.crunch(100)
- * hpy: caught | crash | missed
+ * hpy: missed
  * note: HPy's debug mode does not check it
  */
 #include <pthread.h>

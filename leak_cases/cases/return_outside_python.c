@@ -4,7 +4,7 @@
  * api: HPy_LeavePythonExecution
  * call: assert mod.sum_squares(10) == 285
  * call: mod.sum_squares(-1)
- * hpy: caught | crash
+ * hpy: crash
  * note: HPy's debug mode does not check it; CPython stops the process ("the function must be called with the GIL held")
  */
 #include "hpy.h"

@@ -105,7 +105,7 @@ pub unsafe extern "C" fn Field_Store(ctx: *mut HPyContext, target_object: HPy, t
                 None,
             ))?;
         }
-        if old != 0 && FIELDS.lock().field(addr).map(|r| r.value) != Some(old) {
+        if old != 0 && !FIELDS.lock().field(addr).is_some_and(|r| r.vouches_for(old)) {
             go_on(lifetime(
                 &call,
                 "field-not-stored",
@@ -116,6 +116,9 @@ pub unsafe extern "C" fn Field_Store(ctx: *mut HPyContext, target_object: HPy, t
             ))?;
             (*target_field)._i = 0;
         }
+        // The universal store may run a finalizer (releasing the old value)
+        // that loads this very field.
+        FIELDS.lock().storing_field(addr, obj);
         (call.u().Field_Store.unwrap_unchecked())(call.uctx(), ut, target_field, uv);
         FIELDS.lock().stored_field(addr, obj, (*target_field)._i);
     })
@@ -130,7 +133,7 @@ unsafe fn held_by(us: HPy, v: isize) -> bool {
     let t = FIELDS.lock();
     let mut p = (obj + 7) & !7;
     while p + 8 <= obj + size {
-        if *(p as *const isize) == v && t.field(p).map(|r| r.value) == Some(v) {
+        if *(p as *const isize) == v && t.field(p).is_some_and(|r| r.vouches_for(v)) {
             return true;
         }
         p += 8;

@@ -148,6 +148,9 @@ pub struct ThreadState {
     left: Cell<(isize, *const HPyContext)>,
     /// The slow path took the GIL and is running the call again.
     rerun: Cell<*const HPyContext>,
+    /// `left` of outer calls that were outside Python when a call into the
+    /// extension came in on this thread (C code that took the GIL itself).
+    outer_left: Cell<Vec<(isize, *const HPyContext)>>,
 }
 
 thread_local! {
@@ -157,6 +160,7 @@ thread_local! {
             outside_python: Cell::new(false),
             left: Cell::new((0, ptr::null())),
             rerun: Cell::new(ptr::null()),
+            outer_left: Cell::new(Vec::new()),
         }
     };
 }
@@ -239,6 +243,12 @@ impl ThreadState {
     pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
         let next = ctxpool::next();
         let prev = self.current.replace(next);
+        // The outer call left Python and C code took the GIL back itself:
+        // this call is inside Python; the outer one is outside again after.
+        let from_outside = self.outside_python.get();
+        if from_outside {
+            self.enter_from_outside();
+        }
         tlsword::set(next as usize);
         let r = f(next);
         if self.outside_python.get() {
@@ -246,7 +256,30 @@ impl ThreadState {
         }
         self.current.set(prev);
         tlsword::set(prev as usize);
+        if from_outside {
+            self.back_outside();
+        }
         r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_from_outside(&self) {
+        let mut v = self.outer_left.take();
+        v.push(self.left.replace((0, ptr::null())));
+        self.outer_left.set(v);
+        self.outside_python.set(false);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn back_outside(&self) {
+        let mut v = self.outer_left.take();
+        let left = v.pop().unwrap_or((0, ptr::null()));
+        self.outer_left.set(v);
+        self.left.set(left);
+        self.outside_python.set(true);
+        tlsword::set(0);
     }
 
     #[cold]

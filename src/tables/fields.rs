@@ -46,6 +46,17 @@ pub struct FieldRec {
     /// The object it was stored through (its address).
     pub owner: usize,
     pub value: isize,
+    /// An HPyField_Store of ours is writing it right now: what the memory
+    /// holds is right (a finalizer the store triggers may load it).
+    pub storing: bool,
+}
+
+impl FieldRec {
+    /// Whether a field at this record's address holding `v` was written by
+    /// our stores.
+    pub fn vouches_for(&self, v: isize) -> bool {
+        self.storing || self.value == v
+    }
 }
 
 pub struct FieldTable {
@@ -74,9 +85,15 @@ impl FieldTable {
         self.fields.get(&addr).copied()
     }
 
+    /// An `HPyField_Store` through `owner` is about to write at `addr`.
+    pub fn storing_field(&mut self, addr: usize, owner: usize) {
+        let value = self.fields.get(&addr).map_or(0, |r| r.value);
+        self.fields.insert(addr, FieldRec { owner, value, storing: true });
+    }
+
     /// `HPyField_Store` wrote `value` at `addr` through `owner`.
     pub fn stored_field(&mut self, addr: usize, owner: usize, value: isize) {
-        self.fields.insert(addr, FieldRec { owner, value });
+        self.fields.insert(addr, FieldRec { owner, value, storing: false });
     }
 
     /// Records holding `value` (the slow path of a failed load).
@@ -139,12 +156,18 @@ mod tests {
         let mut t = FieldTable::new();
         t.stored_field(0x5010, 0x5000, 0x701);
         t.stored_field(0x6010, 0x6000, 0x701);
-        assert_eq!(t.field(0x5010), Some(FieldRec { owner: 0x5000, value: 0x701 }));
+        assert_eq!(t.field(0x5010), Some(FieldRec { owner: 0x5000, value: 0x701, storing: false }));
         let mut h = t.fields_holding(0x701);
         h.sort_by_key(|&(a, _)| a);
-        assert_eq!(h, vec![(0x5010, FieldRec { owner: 0x5000, value: 0x701 }), (0x6010, FieldRec { owner: 0x6000, value: 0x701 })]);
+        assert_eq!(h, vec![(0x5010, FieldRec { owner: 0x5000, value: 0x701, storing: false }), (0x6010, FieldRec { owner: 0x6000, value: 0x701, storing: false })]);
         t.stored_field(0x5010, 0x5000, 0x801);
         assert_eq!(t.fields_holding(0x701).len(), 1);
+        t.storing_field(0x5010, 0x5000);
+        let r = t.field(0x5010).unwrap();
+        assert!(r.vouches_for(0x999) && r.vouches_for(0x801), "during the store, memory is right");
+        t.stored_field(0x5010, 0x5000, 0x901);
+        let r = t.field(0x5010).unwrap();
+        assert!(r.vouches_for(0x901) && !r.vouches_for(0x801));
         assert_eq!(t.field(0x7010), None);
     }
 }

@@ -182,6 +182,20 @@ static HPy leave_impl(HPyContext *ctx, HPy self, HPy arg)
     return res;
 }
 
+/* leave_and_call(address): leave Python, call a C function (a ctypes
+   callback, which takes the GIL itself and may call into us), re-enter */
+HPyDef_METH(leave_and_call, "leave_and_call", HPyFunc_O)
+static HPy leave_and_call_impl(HPyContext *ctx, HPy self, HPy addr)
+{
+    void (*f)(void) = (void (*)(void))HPyLong_AsVoidPtr(ctx, addr);
+    if (HPyErr_Occurred(ctx))
+        return HPy_NULL;
+    HPyThreadState ts = HPy_LeavePythonExecution(ctx);
+    f();
+    HPy_ReenterPythonExecution(ctx, ts);
+    return HPy_Dup(ctx, ctx->h_None);
+}
+
 static HPyDef *Box_defines[] = { &Box_new, &Box_traverse, NULL };
 static HPyType_Spec Box_spec = {
     .name = "lifeext.Box",
@@ -199,7 +213,7 @@ static int mod_exec_impl(HPyContext *ctx, HPy m)
 
 static HPyDef *module_defines[] = {
     &mod_exec, &keep_ctx, &noop, &use_kept_ctx, &open_builders, &closed_builders,
-    &get, &put, &scribble, &copy_field, &gput, &gget, &gscribble, &leave, NULL
+    &get, &put, &scribble, &copy_field, &gput, &gget, &gscribble, &leave, &leave_and_call, NULL
 };
 static HPyGlobal *module_globals[] = { &g, NULL };
 static HPyModuleDef moduledef = { .doc = "lifetimes test extension", .defines = module_defines, .globals = module_globals };
