@@ -150,7 +150,9 @@ pub struct ThreadState {
     rerun: Cell<*const HPyContext>,
     /// `left` of outer calls that were outside Python when a call into the
     /// extension came in on this thread (C code that took the GIL itself).
-    outer_left: Cell<Vec<(isize, *const HPyContext)>>,
+    /// Made on first use and never freed: a type with a destructor would
+    /// make every access to this thread-local check its registration.
+    outer_left: Cell<*mut Vec<(isize, *const HPyContext)>>,
 }
 
 thread_local! {
@@ -160,7 +162,7 @@ thread_local! {
             outside_python: Cell::new(false),
             left: Cell::new((0, ptr::null())),
             rerun: Cell::new(ptr::null()),
-            outer_left: Cell::new(Vec::new()),
+            outer_left: Cell::new(ptr::null_mut()),
         }
     };
 }
@@ -265,19 +267,21 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     fn enter_from_outside(&self) {
-        let mut v = self.outer_left.take();
+        if self.outer_left.get().is_null() {
+            self.outer_left.set(Box::into_raw(Box::default()));
+        }
+        // Only this thread touches it, and not re-entrantly.
+        let v = unsafe { &mut *self.outer_left.get() };
         v.push(self.left.replace((0, ptr::null())));
-        self.outer_left.set(v);
         self.outside_python.set(false);
     }
 
     #[cold]
     #[inline(never)]
     fn back_outside(&self) {
-        let mut v = self.outer_left.take();
-        let left = v.pop().unwrap_or((0, ptr::null()));
-        self.outer_left.set(v);
-        self.left.set(left);
+        let outer = self.outer_left.get();
+        let left = if outer.is_null() { None } else { unsafe { (*outer).pop() } };
+        self.left.set(left.unwrap_or((0, ptr::null())));
         self.outside_python.set(true);
         tlsword::set(0);
     }

@@ -169,3 +169,31 @@ pub fn stats() -> (usize, usize) {
     let usable = USABLE.load(Ordering::Relaxed);
     (m, usable.min(WINDOWS) * PER_WINDOW)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_distinct_and_show_the_same_contents() {
+        let mut template: HPyContext = unsafe { std::mem::zeroed() };
+        template.abi_version = 0x5a5a;
+        init(&template).unwrap();
+        let n = PER_WINDOW * 3 + 5;
+        let addrs: Vec<usize> = (0..n).map(|_| next() as usize).collect();
+        let mut sorted = addrs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), n, "no address twice within 2^20 calls");
+        assert_eq!(stats(), (4, ADDRESSES), "windows are mapped as the rotation reaches them");
+        for &a in &addrs {
+            assert!(contains(a as *const HPyContext));
+            assert_eq!(unsafe { (*(a as *const HPyContext)).abi_version }, 0x5a5a);
+        }
+        assert!(!contains((addrs[0] + 8) as *const HPyContext), "inside a context, not one");
+        assert!(!contains(&template as *const HPyContext));
+        // One window's memory is every window's.
+        unsafe { (*(addrs[0] as *mut HPyContext)).abi_version = 7 };
+        assert_eq!(unsafe { (*(addrs[PER_WINDOW] as *const HPyContext)).abi_version }, 7);
+    }
+}
