@@ -6,7 +6,7 @@
 //! thread's current call got (`base::tlsword`), and never reads the
 //! context, so every copy may have the same contents.  One memfd holds
 //! `PER_WINDOW` copies; it is mapped (shared) at up to `WINDOWS` consecutive
-//! windows of one reserved range, so the same ~1.4 MB of memory appears at
+//! windows of one reserved range, so the same ~1.1 MB of memory appears at
 //! `PER_WINDOW * WINDOWS` addresses.  A window is mapped when the rotation
 //! first reaches it: a short program maps one, a program of 2^20 calls or
 //! more maps `WINDOWS` (2048 of the default 65530 of `vm.max_map_count`),
