@@ -476,14 +476,11 @@ def test_garbage_to_every_api_function(tmp_path):
     assert doubled == [], doubled[:20]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not done: HPyField/HPyGlobal values are the universal context's own representation "
-    "(object pointers on CPython), which hpydbg passes through unvalidated, like HPy's C "
-    "debug mode; a garbage field or global still crashes in the universal context"))
 def test_garbage_field_and_global(tmp_path):
-    # HPyField / HPyGlobal values are not handles in HPy's debug mode either;
-    # this records what hpydbg does with garbage ones (HPyField_Load,
-    # HPyGlobal_Load): the process should still survive with a report.
+    # HPyField / HPyGlobal values are not handles (in HPy's debug mode either:
+    # there a garbage one crashes the universal context).  hpydbg checks them
+    # against what its own HPyField_Store / HPyGlobal_Store wrote: a garbage
+    # value is reported and the call refused, and the process survives.
     cases, results, crashes, _ = run_all_cases(tmp_path, True, 0)
     field_cases = {i for i, c in enumerate(cases) if c[2].replace(" ", "") in FIELD_TYPES}
     fr = [d for d in results if d["done"] in field_cases]
@@ -493,3 +490,10 @@ def test_garbage_field_and_global(tmp_path):
     for c in fc:
         print("CRASH", c)
     assert fc == [] and silent == [], (fc, silent)
+    assert {cases[i][0] for i in field_cases} == {"Field_Load", "Global_Load"}
+    expected = {"Field_Load": "field-not-stored", "Global_Load": "global-not-stored"}
+    api = {"Field_Load": "HPyField_Load", "Global_Load": "HPyGlobal_Load"}
+    wrong = [(cases[d["done"]], hex(d["v"]), d["classes"], d["apis"]) for d in fr
+             if d["classes"] != [expected[cases[d["done"]][0]]] or d["apis"] != [api[cases[d["done"]][0]]]]
+    assert wrong == [], wrong
+    assert len(fr) == 2 * 5, len(fr)   # 4 raw values and a stale handle each

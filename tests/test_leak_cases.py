@@ -193,7 +193,9 @@ def run(code: str, cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProces
         return subprocess.run([sys.executable, "-c", code], cwd=str(cwd), env=env,
                               capture_output=True, text=True, timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(e.cmd, "timeout", e.stdout or "", e.stderr or "")
+        # (the output of a timed-out run comes as bytes even with text=True)
+        out, err = (x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (e.stdout, e.stderr))
+        return subprocess.CompletedProcess(e.cmd, "timeout", out, err)
 
 
 def tail(text: str, n: int = 25) -> str:

@@ -137,9 +137,9 @@ SCRIPT_CTX = r"""
 import json, sys, threading
 import stress
 from hpydbg import _hpydbg
-# Threads that each release the GIL for long pure-C stretches: per-call
-# contexts are taken from a pool of 16; with many calls in flight at once a
-# context must never be reported as wrong for the thread that owns the call.
+# Threads that each release the GIL for long pure-C stretches: with many
+# calls in flight at once (more than HPy's pool of 16 contexts) a context
+# must never be reported as wrong for the thread that owns the call.
 N = int(sys.argv[1])
 errors = []
 def w(t):
@@ -157,7 +157,7 @@ print(json.dumps({"errors": errors, "reports": [r["class"] for r in rep][:10], "
 
 
 def test_more_threads_than_pooled_contexts(stress_dir):
-    # 24 threads > the 16 per-call contexts of the pool, all releasing the GIL.
+    # 24 threads (more than a 16-context pool), all releasing the GIL.
     r, timed_out = run_script(SCRIPT_CTX, stress_dir, args=(2000 if LONG else 300,), timeout=110)
     assert not timed_out, r.stderr[-3000:]
     assert r.returncode == 0, r.stderr[-4000:]

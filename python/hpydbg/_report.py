@@ -109,12 +109,21 @@ def _stack(h: Any) -> Optional[str]:
     return getattr(h, "allocation_stacktrace", None)
 
 
+def _kind(h: Any) -> str:
+    # "handle", or an open builder/tracker ("tuple builder", "list builder", "tracker").
+    return getattr(h, "kind", "handle")
+
+
 def group_by_site(handles: Iterable[Any]) -> "OrderedDict[str, List[Any]]":
-    """Group handles by allocation site, biggest group first."""
+    """Group handles by allocation site (builders and trackers apart, by
+    kind), biggest group first."""
     groups: "OrderedDict[str, List[Any]]" = OrderedDict()
     memo = _SiteMemo()
     for h in handles:
-        groups.setdefault(memo.get(h)[0] or "unknown site", []).append(h)
+        key = memo.get(h)[0] or "unknown site"
+        if _kind(h) != "handle":
+            key = f"{_kind(h)}: {key}"
+        groups.setdefault(key, []).append(h)
     return OrderedDict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
 
 
@@ -127,7 +136,8 @@ def format_groups(handles: Sequence[Any]) -> List[str]:
     groups = group_by_site(handles)
     lines: List[str] = []
     for site, hs in groups.items():
-        lines.append(f"  {len(hs)} x opened at {site}")
+        kind = "" if _kind(hs[0]) == "handle" else _kind(hs[0]) + " "
+        lines.append(f"  {len(hs)} x {kind}opened at {_site(hs[0]) or 'unknown site'}")
         lines.append(f"      e.g. {_safe_repr(hs[0])}")
         for c in python_callers(hs, 3):
             lines.append(f"      from Python: {c['file']}:{c['line']} in {c['function']} "
@@ -223,7 +233,7 @@ def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
     for site, hs in group_by_site(list(handles)).items():
         h = hs[0]
         rec: Dict[str, Any] = {
-            "event": "leak", "class": "leak", "count": len(hs), "sample": _safe_repr(h),
+            "event": "leak", "class": "leak", "kind": _kind(h), "count": len(hs), "sample": _safe_repr(h),
             "type": type_name(h),
             "site": site_dict(h),
             "test": None,

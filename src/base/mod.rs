@@ -3,5 +3,7 @@ pub mod bug;
 pub mod pyframe;
 pub mod pyerr;
 pub mod rawdata;
+pub mod saferead;
 pub mod stacktrace;
 pub mod sync;
+pub mod tlsword;

@@ -946,3 +946,17 @@ pub fn fatal_api(message: &str) -> ! {
 pub fn set_debug_error(message: &str) {
     Python::attach(|py| HPyDebugError::new_err(message.to_string()).restore(py));
 }
+
+// ~~~ lifetime classes (contexts, fields and globals, Leave/Reenter) ~~~
+
+/// A misuse of one of the lifetime classes of docs/REPORTS.md whose report
+/// is made by `func::execution` or `func::fields`: no handle, the site is
+/// the current stack; then the policy (no user callback, as for
+/// `outside-python`).
+pub fn lifetime(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str, note: Option<String>) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::None, true, || {
+        let mut r = Report::new(class, Some(api), message, detail, todo).here();
+        r.note = note;
+        r
+    })
+}

@@ -23,6 +23,7 @@ pub unsafe extern "C" fn hpy_debug_get_ctx(uctx: *mut HPyContext) -> *mut HPyCon
             report::fatal_api("hpy_debug_get_ctx: hpydbg wraps one universal context per process, and was asked for a second one");
         }
     }
+    crate::func::execution::install();
     ctx::init(uctx, crate::func::functable::fill_functions).root
 }
 

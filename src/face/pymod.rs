@@ -11,6 +11,7 @@ use crate::abi::HPy;
 use crate::base::sync::lock;
 use crate::diag::report::HPyDebugError;
 use crate::state::ctx::{self, AUX, SETTINGS, SITES, TABLE};
+use crate::tables::builders::AuxKind;
 use crate::tables::handles::State;
 
 
@@ -73,6 +74,12 @@ impl DebugHandle {
     #[getter]
     fn id(&self) -> u32 {
         self.index
+    }
+
+    /// What leaked: "handle" (builders and trackers are `DebugAux`).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        "handle"
     }
 
     /// The handle value the extension saw (slot and generation encoded).
@@ -195,6 +202,100 @@ impl DebugHandle {
     }
 }
 
+/// An open tuple/list builder or tracker, listed with the handles by
+/// `get_open_handles` (so LeakDetector reports one never built, cancelled
+/// or closed), with the same attributes as `DebugHandle` and a `kind`.
+#[pyclass(module = "hpydbg", frozen)]
+pub struct DebugAux {
+    index: u32,
+    handle: isize,
+    kind: AuxKind,
+}
+
+impl DebugAux {
+    fn origin(&self) -> Option<(i64, Option<crate::base::stacktrace::Trace>, usize)> {
+        let a = AUX.lock();
+        if a.is_open(self.handle) {
+            a.origin(self.index)
+        } else {
+            None
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.origin() {
+            None => format!("{} (closed)", self.kind.what()),
+            Some((_, _, n)) if self.kind == AuxKind::Tracker => format!("{} tracking {} handle(s), never closed", self.kind.what(), n),
+            Some(_) => format!("{} never built or cancelled", self.kind.what()),
+        }
+    }
+}
+
+#[pymethods]
+impl DebugAux {
+    /// "tuple builder", "list builder" or "tracker".
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.kind.leak_kind()
+    }
+
+    /// A builder or tracker is no object: a description of what leaked.
+    #[getter]
+    fn obj(&self) -> String {
+        self.describe()
+    }
+
+    #[getter]
+    fn id(&self) -> u32 {
+        self.index
+    }
+
+    #[getter]
+    fn handle(&self) -> isize {
+        self.handle
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.origin().is_none()
+    }
+
+    #[getter]
+    fn raw_data_size(&self) -> isize {
+        -1
+    }
+
+    #[getter]
+    fn epoch(&self) -> i64 {
+        self.origin().map_or(-1, |o| o.0)
+    }
+
+    #[getter]
+    fn allocation_stacktrace(&self) -> Option<String> {
+        self.origin()?.1.map(|t| t.render("  "))
+    }
+
+    #[getter]
+    fn allocation_site(&self) -> Option<String> {
+        self.origin()?.1?.site().map(|f| f.text())
+    }
+
+    /// Cancel the builder or close the tracker now. FOR TESTS ONLY.
+    fn _force_close(&self) -> PyResult<()> {
+        ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
+        crate::func::manual::force_close_aux(self.kind, self.handle);
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        let trace = match self.allocation_stacktrace() {
+            Some(t) => format!("Allocation stacktrace:\n{}", t),
+            None => "To get the stack trace of where it was allocated use:\nhpy.debug.set_handle_stack_trace_limit(16)".into(),
+        };
+        format!("<DebugAux 0x{:x}: {}>\n{}", self.handle, self.describe(), trace)
+    }
+}
+
 fn listed(py: Python<'_>, l: Vec<crate::tables::handles::Listed>) -> PyResult<Bound<'_, PyList>> {
     let items: Vec<DebugHandle> = l.into_iter().map(|x| DebugHandle { index: x.index, handle: x.handle }).collect();
     let list = PyList::empty(py);
@@ -210,11 +311,17 @@ fn new_generation() -> i64 {
     TABLE.lock().new_epoch()
 }
 
-/// Open handles opened in epoch `gen` or later, oldest first.
+/// Open handles opened in epoch `gen` or later, oldest first, then the
+/// builders and trackers still open from that epoch on.
 #[pyfunction]
 fn get_open_handles(py: Python<'_>, gen: i64) -> PyResult<Bound<'_, PyList>> {
     let l = TABLE.lock().open_handles(gen);
-    listed(py, l)
+    let list = listed(py, l)?;
+    let aux = AUX.lock().open_list(gen);
+    for a in aux {
+        list.append(Bound::new(py, DebugAux { index: a.index, handle: a.handle, kind: a.kind })?)?;
+    }
+    Ok(list)
 }
 
 /// Closed handles still remembered (the closed-handles queue), oldest first.
@@ -320,6 +427,12 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
     d.set_item("sites", SITES.lock().len())?;
+    let (windows, addresses) = crate::state::ctxpool::stats();
+    d.set_item("context_windows", windows)?;
+    d.set_item("context_addresses", addresses)?;
+    let (fields, globals) = crate::state::ctx::FIELDS.lock().counts();
+    d.set_item("fields_stored", fields)?;
+    d.set_item("globals_stored", globals)?;
     let reports = PyDict::new(py);
     for (class, n) in crate::diag::report::counts() {
         reports.set_item(class, n)?;
@@ -437,6 +550,7 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(take_reports, m)?)?;
     m.add_function(wrap_pyfunction!(set_log, m)?)?;
     m.add_class::<DebugHandle>()?;
+    m.add_class::<DebugAux>()?;
     m.add_function(wrap_pyfunction!(new_generation, m)?)?;
     m.add_function(wrap_pyfunction!(get_open_handles, m)?)?;
     m.add_function(wrap_pyfunction!(get_closed_handles, m)?)?;

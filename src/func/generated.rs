@@ -77,7 +77,8 @@ macro_rules! errstate_after {
     }};
 }
 
-/// Expands its body unless the function is implemented in [`manual`].
+/// Expands its body unless the function is implemented by hand (in
+/// [`manual`], `execution` or `fields`).
 macro_rules! skip_manual {
     (Close $body:tt) => {};
     (Tuple_FromArray $body:tt) => {};
@@ -117,6 +118,10 @@ macro_rules! skip_manual {
     (LeavePythonExecution $body:tt) => {};
     (Slice_Unpack $body:tt) => {};
     (ReenterPythonExecution $body:tt) => {};
+    (Field_Store $body:tt) => {};
+    (Field_Load $body:tt) => {};
+    (Global_Store $body:tt) => {};
+    (Global_Load $body:tt) => {};
     ($name:ident { $($body:tt)* }) => { $($body)* };
 }
 

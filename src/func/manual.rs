@@ -421,28 +421,6 @@ pub unsafe extern "C" fn Slice_Unpack(
     })
 }
 
-// ~~~ leaving and re-entering Python execution ~~~
-
-pub unsafe extern "C" fn LeavePythonExecution(ctx: *mut HPyContext) -> HPyThreadState {
-    let call = crate::enter!(ctx, "HPy_LeavePythonExecution", LeavePythonExecution(ctx));
-    let state = (call.u().LeavePythonExecution.unwrap_unchecked())(call.uctx());
-    // From now on the fast context check fails on this thread: any call but
-    // Reenter is reported (and made holding the GIL).
-    crate::state::ctx::thread().set_outside_python(ctx, true);
-    state
-}
-
-pub unsafe extern "C" fn ReenterPythonExecution(ctx: *mut HPyContext, state: HPyThreadState) {
-    // Not `enter!`: this is the one call allowed outside Python, and the
-    // slow path must not take the GIL that the universal context is about
-    // to take back.  The context is checked once the GIL is held.
-    crate::state::ctx::thread().set_outside_python(ctx, false);
-    (crate::state::ctx::u().ReenterPythonExecution.unwrap_unchecked())(crate::state::ctx::uctx(), state);
-    if !crate::state::ctx::fast_ok(ctx) && crate::state::ctx::thread().slow_check(ctx).wrong_context {
-        let _ = report::wrong_context("HPy_ReenterPythonExecution", ctx, false);
-    }
-}
-
 // ~~~ builders ~~~
 
 macro_rules! builder_fns {
@@ -454,7 +432,7 @@ macro_rules! builder_fns {
                 // As the universal context: the error surfaces at Build.
                 return $B::NULL;
             }
-            $B::from_raw(AUX.lock().open($kind, ub.raw()))
+            $B::from_raw(open_aux($kind, ub.raw()))
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
@@ -499,6 +477,33 @@ macro_rules! builder_fns {
     };
 }
 
+/// Open a builder or tracker in the current leak-detector epoch, with the
+/// site that opened it when stack traces are on (as handles).
+fn open_aux(kind: AuxKind, ub: isize) -> isize {
+    let limit = crate::state::ctx::SETTINGS.stack_trace_limit();
+    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let epoch = TABLE.lock().current_epoch();
+    AUX.lock().open(kind, ub, epoch, trace)
+}
+
+/// Cancel a builder or close a tracker from outside any call (the Python
+/// API's `_force_close`); nothing if it is not open.
+pub fn force_close_aux(kind: AuxKind, h: isize) {
+    let mut handles = Vec::new();
+    let Ok(ub) = AUX.lock().close(h, kind, &mut handles) else { return };
+    let u = crate::state::ctx::u();
+    unsafe {
+        match kind {
+            AuxKind::TupleBuilder => (u.TupleBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyTupleBuilder::from_raw(ub)),
+            AuxKind::ListBuilder => (u.ListBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyListBuilder::from_raw(ub)),
+            AuxKind::Tracker => {}
+        }
+    }
+    for h in handles {
+        close_owned(HPy::from_raw(h), "HPyTracker_Close", 0);
+    }
+}
+
 /// The universal builder, or (going on after a report) 0: the universal
 /// context then fails the way it fails for a builder whose allocation failed.
 #[inline]
@@ -539,7 +544,7 @@ builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBui
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
     let _call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
-    HPyTracker::from_raw(AUX.lock().open(AuxKind::Tracker, 0))
+    HPyTracker::from_raw(open_aux(AuxKind::Tracker, 0))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {

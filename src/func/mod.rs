@@ -1,5 +1,7 @@
 //! Layer 5: the functions of the debug context.
 pub mod call;
+pub mod execution;
+pub mod fields;
 pub mod functable;
 pub mod generated;
 pub mod manual;

@@ -1,19 +1,21 @@
-//! The debug context: one root `HPyContext` handed to `hpy.universal`, plus a
-//! pool of per-call copies, and the state they share.
+//! The debug context: one root `HPyContext` handed to `hpy.universal`, plus
+//! the per-call copies, and the state they share.
 //!
-//! Every call from CPython into the extension runs with the next copy of the
-//! pool; a context kept from an earlier call (or used from another thread)
-//! is caught on first use ("Wrong HPy Context").  Outside any call the root
-//! context is valid.
+//! Every call from CPython into the extension runs with a context at a new
+//! address (`ctxpool`: 2^20 addresses in rotation over the same memory); a
+//! context kept from an earlier call (or used from another thread) is caught
+//! on first use ("Wrong HPy Context").  Outside any call the root context is
+//! valid.
 //!
 //! Checking the context is on the path of every API call, so it is done in
-//! two steps.  A per-call context's `_private` holds the thread pointer of
-//! the thread whose innermost call uses it (and which is not between
-//! HPy_LeavePythonExecution and Reenter): one load and one compare prove the
-//! common case.  Everything else (the root context, a context whose pool
-//! slot was taken by another call meanwhile, real misuse) goes to the slow
-//! path, which decides from the thread-local call stack exactly as a check
-//! without the fast path would.
+//! two steps.  The thread's static-TLS word (`base::tlsword`) holds the
+//! address of the context of its innermost call while it executes Python
+//! (0 outside calls and between HPy_LeavePythonExecution and Reenter): one
+//! load and one compare with the context's address prove the common case.
+//! Everything else (the root context, real misuse) goes to the slow path,
+//! which decides from the thread-local call stack.  A stale context passes
+//! the fast check only if the rotation handed its address to the current
+//! call again: after exactly a multiple of 2^20 calls.
 //!
 //! The fast path also proves that the thread holds the GIL (it is inside a
 //! call from CPython and did not leave Python execution), which is what
@@ -24,28 +26,28 @@ use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 use crate::abi::{HPyContext, HPy};
+use crate::base::tlsword;
 use crate::tables::builders::AuxTables;
+use crate::tables::fields::FieldTable;
 use crate::tables::handles::HandleTable;
 use crate::tables::sites::SiteTable;
+use crate::state::ctxpool;
 use crate::state::settings::Settings;
 use crate::base::sync::GilLock;
 
-/// Pool size of per-call contexts (HPy's C debug mode uses 16 as well).
-pub const POOL_SIZE: usize = 16;
+/// How many calls apart a per-call context address recurs.
+pub const POOL_SIZE: usize = ctxpool::ADDRESSES;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
-/// `_private` of our contexts.  The root context's is `root_tag()` forever.
-/// A per-call context's is the thread pointer of the thread whose innermost
-/// call uses it (`| LEFT` after HPy_LeavePythonExecution), or `idle_tag()`.
-/// It is a hint for the fast path only: it may be idle where the slow path
-/// then finds all is well, but it is never this thread's pointer wrongly.
+/// `_private` of our contexts: `root_tag()` for the root context (and
+/// copies of it), `idle_tag()` for the per-call ones.  Not read on the fast
+/// path.
 static TAGS: [u8; 2] = [0, 0];
-const LEFT: usize = 1;
 
 #[inline(always)]
 fn root_tag() -> usize {
@@ -57,43 +59,18 @@ fn idle_tag() -> usize {
     &TAGS[1] as *const u8 as usize
 }
 
-/// `_private` of `ctx`, read atomically (other threads write it).
+/// `_private` of `ctx`.
 #[inline(always)]
-fn private(ctx: *const HPyContext) -> &'static AtomicUsize {
-    unsafe { AtomicUsize::from_ptr(std::ptr::addr_of!((*ctx)._private) as *mut usize) }
-}
-
-/// An address unique to the running thread, read without a call: the
-/// thread pointer (x86-64 `fs:0`, AArch64 `tpidr_el0`).
-#[inline(always)]
-pub fn thread_pointer() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        let tp: usize;
-        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags, pure));
-        tp
-    }
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        let tp: usize;
-        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, nomem, preserves_flags, pure));
-        tp
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        thread() as *const ThreadState as usize
-    }
+fn private(ctx: *const HPyContext) -> usize {
+    unsafe { ptr::read_volatile(std::ptr::addr_of!((*ctx)._private)) as usize }
 }
 
 /// The fast context check: `ctx` is the current call's context on this
 /// thread, and the thread is executing Python.  `false` means "ask
-/// [`ThreadState::slow_check`]", not "wrong".
-///
-/// Reading `ctx` is safe: the extension just read our function pointer out
-/// of it.
+/// [`ThreadState::slow_check`]", not "wrong".  It does not read `ctx`.
 #[inline(always)]
 pub fn fast_ok(ctx: *const HPyContext) -> bool {
-    private(ctx).load(Ordering::Relaxed) == thread_pointer()
+    tlsword::equals(ctx as usize)
 }
 
 /// The universal context (hot paths read it from here).  Written once, in
@@ -114,7 +91,7 @@ pub fn u() -> &'static HPyContext {
 }
 
 /// Our root context; set once by `hpy_debug_get_ctx`.  The universal
-/// context and the pool are in `UCTX` and `POOL`.
+/// context is in `UCTX`, the per-call ones in `ctxpool`.
 pub struct Contexts {
     pub root: *mut HPyContext,
 }
@@ -125,11 +102,6 @@ unsafe impl Send for Contexts {}
 unsafe impl Sync for Contexts {}
 
 static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
-/// Next pool slot; only advanced under the GIL.
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-/// The per-call contexts (leaked boxes), written once in `init`, read-only
-/// after; a plain static for the trampolines.
-static mut POOL: [*mut HPyContext; POOL_SIZE] = [ptr::null_mut(); POOL_SIZE];
 
 /// Handle table, shared by all contexts and threads.
 pub static TABLE: GilLock<HandleTable> = GilLock::new(HandleTable::new());
@@ -184,6 +156,8 @@ pub fn constant_name(index: u32) -> Option<&'static str> {
     let v = CONSTANT_NAMES.get()?;
     v.iter().find(|(i, _)| *i == index).map(|(_, n)| *n)
 }
+/// What HPyField_Store / HPyGlobal_Store wrote.
+pub static FIELDS: GilLock<FieldTable> = GilLock::new(FieldTable::new());
 pub static SETTINGS: Settings = Settings::new();
 
 /// Tell the handle table what the settings now ask of its fast paths (it
@@ -222,13 +196,27 @@ pub struct ThreadState {
     current: Cell<*const HPyContext>,
     /// Between HPy_LeavePythonExecution and HPy_ReenterPythonExecution.
     outside_python: Cell<bool>,
+    /// The thread state HPy_LeavePythonExecution returned, and the call
+    /// context that left, while `outside_python`.
+    left: Cell<(isize, *const HPyContext)>,
     /// The slow path took the GIL and is running the call again.
     rerun: Cell<*const HPyContext>,
+    /// `left` of outer calls that were outside Python when a call into the
+    /// extension came in on this thread (C code that took the GIL itself).
+    /// Made on first use and never freed: a type with a destructor would
+    /// make every access to this thread-local check its registration.
+    outer_left: Cell<*mut Vec<(isize, *const HPyContext)>>,
 }
 
 thread_local! {
     static THREAD: ThreadState = const {
-        ThreadState { current: Cell::new(ptr::null()), outside_python: Cell::new(false), rerun: Cell::new(ptr::null()) }
+        ThreadState {
+            current: Cell::new(ptr::null()),
+            outside_python: Cell::new(false),
+            left: Cell::new((0, ptr::null())),
+            rerun: Cell::new(ptr::null()),
+            outer_left: Cell::new(ptr::null_mut()),
+        }
     };
 }
 
@@ -245,14 +233,38 @@ pub struct SlowCheck {
     pub outside_python: bool,
 }
 
+/// Called (from `with_call_ctx`) when a call into the extension returns
+/// while its thread is outside Python execution; set by the layer that
+/// reports (`func::execution`).  It must leave the thread inside Python.
+static RETURNED_OUTSIDE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+pub fn set_returned_outside_hook(f: fn(*const HPyContext)) {
+    RETURNED_OUTSIDE.store(f as *mut c_void, Ordering::Relaxed);
+}
+
 impl ThreadState {
-    /// HPy_LeavePythonExecution / HPy_ReenterPythonExecution on `ctx`.
-    pub fn set_outside_python(&self, ctx: *const HPyContext, v: bool) {
-        self.outside_python.set(v);
-        let cur = self.current.get();
-        if !cur.is_null() && cur == ctx {
-            private(cur).store(thread_pointer() | if v { LEFT } else { 0 }, Ordering::Relaxed);
-        }
+    /// HPy_LeavePythonExecution succeeded in call context `ctx`, returning
+    /// `state`: from now on the fast context check fails on this thread.
+    pub fn left_python(&self, ctx: *const HPyContext, state: isize) {
+        self.outside_python.set(true);
+        self.left.set((state, ctx));
+        tlsword::set(0);
+    }
+
+    /// Back inside Python (HPy_ReenterPythonExecution, or hpydbg restored it).
+    pub fn reentered_python(&self) {
+        self.outside_python.set(false);
+        self.left.set((0, ptr::null()));
+        tlsword::set(self.current.get() as usize);
+    }
+
+    pub fn is_outside_python(&self) -> bool {
+        self.outside_python.get()
+    }
+
+    /// (thread state, call context) of the HPy_LeavePythonExecution in force.
+    pub fn left(&self) -> (isize, *const HPyContext) {
+        self.left.get()
     }
 
     /// The full check, for calls the fast path did not prove.
@@ -264,11 +276,6 @@ impl ThreadState {
         } else {
             ctx == cur
         };
-        if ok && !cur.is_null() && !self.outside_python.get() {
-            // Another call took this pool slot meanwhile and cleared the
-            // hint; it is ours again.
-            private(cur).store(thread_pointer(), Ordering::Relaxed);
-        }
         SlowCheck { wrong_context: !ok, outside_python: self.outside_python.get() }
     }
 
@@ -294,24 +301,57 @@ impl ThreadState {
     /// Run `f` with a fresh per-call context made current.
     #[inline]
     pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
-        let i = NEXT.load(Ordering::Relaxed) % POOL_SIZE;
-        NEXT.store(i + 1, Ordering::Relaxed);
-        // Filled in `init`, before any call can reach a trampoline.
-        let next = unsafe { (*std::ptr::addr_of!(POOL))[i] };
-        let tp = thread_pointer();
+        let next = ctxpool::next();
         let prev = self.current.replace(next);
-        if !prev.is_null() {
-            private(prev).store(idle_tag(), Ordering::Relaxed);
+        // The outer call left Python and C code took the GIL back itself:
+        // this call is inside Python; the outer one is outside again after.
+        let from_outside = self.outside_python.get();
+        if from_outside {
+            self.enter_from_outside();
         }
-        private(next).store(tp, Ordering::Relaxed);
+        tlsword::set(next as usize);
         let r = f(next);
-        private(next).store(idle_tag(), Ordering::Relaxed);
+        if self.outside_python.get() {
+            self.returned_outside(next);
+        }
         self.current.set(prev);
-        if !prev.is_null() {
-            let owner = tp | if self.outside_python.get() { LEFT } else { 0 };
-            private(prev).store(owner, Ordering::Relaxed);
+        tlsword::set(prev as usize);
+        if from_outside {
+            self.back_outside();
         }
         r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_from_outside(&self) {
+        if self.outer_left.get().is_null() {
+            self.outer_left.set(Box::into_raw(Box::default()));
+        }
+        // Only this thread touches it, and not re-entrantly.
+        let v = unsafe { &mut *self.outer_left.get() };
+        v.push(self.left.replace((0, ptr::null())));
+        self.outside_python.set(false);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn back_outside(&self) {
+        let outer = self.outer_left.get();
+        let left = if outer.is_null() { None } else { unsafe { (*outer).pop() } };
+        self.left.set(left.unwrap_or((0, ptr::null())));
+        self.outside_python.set(true);
+        tlsword::set(0);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn returned_outside(&self, ctx: *const HPyContext) {
+        let f = RETURNED_OUTSIDE.load(Ordering::Relaxed);
+        if !f.is_null() {
+            let f: fn(*const HPyContext) = unsafe { std::mem::transmute(f) };
+            f(ctx);
+        }
     }
 }
 
@@ -321,13 +361,13 @@ pub fn contexts() -> Option<&'static Contexts> {
 
 /// Any context made by hpydbg (or a copy of the root context).
 pub fn is_ours(ctx: *const HPyContext) -> bool {
-    // Before `init` the pool holds nulls, which `ctx` (not null) never is.
-    is_root(ctx) || unsafe { (*std::ptr::addr_of!(POOL)).iter().any(|&p| ptr::eq(p, ctx)) }
+    // Before `init` the pool has no window, so nothing is in it.
+    is_root(ctx) || ctxpool::contains(ctx)
 }
 
 /// A root context (valid outside calls), or a copy of one.
 pub fn is_root(ctx: *const HPyContext) -> bool {
-    !ctx.is_null() && private(ctx).load(Ordering::Relaxed) == root_tag()
+    !ctx.is_null() && private(ctx) == root_tag()
 }
 
 /// Create (once) the debug contexts wrapping `uctx`; `fill_functions` points
@@ -352,14 +392,12 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         root.abi_version = (*uctx).abi_version;
         fill_functions(&mut root);
         fill_constants(&mut root, &*uctx);
-        let root = Box::into_raw(root);
-        let mut pool = [ptr::null_mut(); POOL_SIZE];
-        for p in pool.iter_mut() {
-            let mut copy = Box::new(ptr::read(root));
-            copy._private = idle_tag() as *mut c_void;
-            *p = Box::into_raw(copy);
+        let mut template = ptr::read(&*root);
+        template._private = idle_tag() as *mut c_void;
+        if let Err(e) = ctxpool::init(&template) {
+            crate::base::bug::fatal_internal(&e);
         }
-        *std::ptr::addr_of_mut!(POOL) = pool;
+        let root = Box::into_raw(root);
         Contexts { root }
     })
 }

@@ -2,8 +2,11 @@
 //! index + generation encoding as object handles (one state bit under the
 //! generation instead of two), so a builder used after `Build`/`Cancel` or a
 //! tracker used after `Close` is recognised at any distance, and garbage is
-//! never dereferenced.
+//! never dereferenced.  Like handles, each records the leak-detector epoch
+//! and (with stack traces on) the site where it was opened, so that one
+//! left open is listed as a leak of its own kind.
 
+use crate::base::stacktrace::Trace;
 use crate::tables::handles::{index_of, pack, unpack};
 
 /// Builder and tracker handles; the slot key is `generation << 1 | open`.
@@ -40,6 +43,23 @@ impl AuxKind {
             AuxKind::Tracker => "HPyTracker",
         }
     }
+
+    /// The `kind` of a leak listing (`open_handles()`, LeakDetector).
+    pub fn leak_kind(self) -> &'static str {
+        match self {
+            AuxKind::TupleBuilder => "tuple builder",
+            AuxKind::ListBuilder => "list builder",
+            AuxKind::Tracker => "tracker",
+        }
+    }
+}
+
+/// An open builder or tracker, as listed for leak detection.
+#[derive(Clone, Debug)]
+pub struct AuxListed {
+    pub index: u32,
+    pub handle: isize,
+    pub kind: AuxKind,
 }
 
 struct AuxSlot {
@@ -50,6 +70,9 @@ struct AuxSlot {
     ub: isize,
     /// Debug handles added to a tracker; kept allocated for reuse.
     tracked: Vec<isize>,
+    /// Leak-detector epoch at `open`, and where it was opened.
+    epoch: i64,
+    opened_at: Option<Trace>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -82,11 +105,13 @@ impl AuxTables {
         AuxTables { slots: Vec::new(), free: Vec::new(), closed_total: 0, last: [(NO_BUILDER, 0); 2] }
     }
 
-    pub fn open(&mut self, kind: AuxKind, ub: isize) -> isize {
+    /// Open a builder (universal builder `ub`) or tracker in leak-detector
+    /// `epoch`, opened at `trace` when stack traces are on.
+    pub fn open(&mut self, kind: AuxKind, ub: isize, epoch: i64, trace: Option<Trace>) -> isize {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(AuxSlot { key: (u32::MAX >> 1) << 1, kind, ub: 0, tracked: Vec::new() });
+                self.slots.push(AuxSlot { key: (u32::MAX >> 1) << 1, kind, ub: 0, tracked: Vec::new(), epoch: 0, opened_at: None });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -96,6 +121,8 @@ impl AuxTables {
         s.kind = kind;
         s.ub = ub;
         s.tracked.clear();
+        s.epoch = epoch;
+        s.opened_at = trace;
         let h = encode(index, s.key >> 1);
         if let Some(k) = kind.builder_index() {
             self.last[k] = (h, ub);
@@ -174,6 +201,27 @@ impl AuxTables {
     pub fn open_count(&self) -> usize {
         self.slots.iter().filter(|s| s.key & 1 != 0).count()
     }
+
+    /// Builders and trackers open now that were opened in `epoch` or later.
+    pub fn open_list(&self, epoch: i64) -> Vec<AuxListed> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.key & 1 != 0 && s.epoch >= epoch)
+            .map(|(i, s)| AuxListed { index: i as u32, handle: encode(i as u32, s.key >> 1), kind: s.kind })
+            .collect()
+    }
+
+    /// Whether the builder or tracker listed as `handle` is still open.
+    pub fn is_open(&self, handle: isize) -> bool {
+        let Some((index, gen)) = decode(handle) else { return false };
+        self.slots.get(index as usize).is_some_and(|s| s.key == (gen << 1) | 1)
+    }
+
+    /// (epoch, where it was opened, handles it tracks) of slot `index`.
+    pub fn origin(&self, index: u32) -> Option<(i64, Option<Trace>, usize)> {
+        self.slots.get(index as usize).map(|s| (s.epoch, s.opened_at.clone(), s.tracked.len()))
+    }
 }
 
 #[cfg(test)]
@@ -184,10 +232,10 @@ mod tests {
     fn builder_after_build_is_closed_even_after_reuse() {
         let mut t = AuxTables::default();
         let mut out = Vec::new();
-        let b = t.open(AuxKind::TupleBuilder, 77);
+        let b = t.open(AuxKind::TupleBuilder, 77, 0, None);
         assert_eq!(t.builder(b, AuxKind::TupleBuilder), Ok(77));
         assert_eq!(t.close(b, AuxKind::TupleBuilder, &mut out), Ok(77));
-        let b2 = t.open(AuxKind::TupleBuilder, 78); // same slot, next generation
+        let b2 = t.open(AuxKind::TupleBuilder, 78, 0, None); // same slot, next generation
         assert_ne!(b, b2);
         assert_eq!(t.builder(b, AuxKind::TupleBuilder), Err(AuxError::Closed));
         assert_eq!(t.builder(b2, AuxKind::TupleBuilder), Ok(78));
@@ -199,15 +247,15 @@ mod tests {
     fn builder_cache_never_validates_a_closed_or_other_builder() {
         let mut t = AuxTables::default();
         let mut out = Vec::new();
-        let a = t.open(AuxKind::TupleBuilder, 10);
-        let b = t.open(AuxKind::TupleBuilder, 11); // now the cached one
+        let a = t.open(AuxKind::TupleBuilder, 10, 0, None);
+        let b = t.open(AuxKind::TupleBuilder, 11, 0, None); // now the cached one
         assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), Some(11));
         assert_eq!(t.builder_fast(a, AuxKind::TupleBuilder), Some(10), "uncached, still live");
         assert_eq!(t.builder_fast(b, AuxKind::ListBuilder), None, "the cache is per kind");
         t.close(b, AuxKind::TupleBuilder, &mut out).unwrap();
         assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), None, "closed: not from the cache");
         assert_eq!(t.builder(b, AuxKind::TupleBuilder), Err(AuxError::Closed));
-        let c = t.open(AuxKind::TupleBuilder, 12); // reuses b's slot
+        let c = t.open(AuxKind::TupleBuilder, 12, 0, None); // reuses b's slot
         assert_ne!(c, b);
         assert_eq!(t.builder_fast(b, AuxKind::TupleBuilder), None);
         assert_eq!(t.builder_fast(c, AuxKind::TupleBuilder), Some(12));
@@ -222,18 +270,37 @@ mod tests {
     #[test]
     fn tracker_hands_back_its_handles() {
         let mut t = AuxTables::default();
-        let tr = t.open(AuxKind::Tracker, 0);
+        let tr = t.open(AuxKind::Tracker, 0, 0, None);
         t.track(tr, 10).unwrap();
         t.track(tr, 12).unwrap();
         let mut out = Vec::new();
         t.close(tr, AuxKind::Tracker, &mut out).unwrap();
         assert_eq!(out, vec![10, 12]);
         assert_eq!(t.track(tr, 14), Err(AuxError::Closed));
-        let tr2 = t.open(AuxKind::Tracker, 0);
+        let tr2 = t.open(AuxKind::Tracker, 0, 0, None);
         t.track(tr2, 1).unwrap();
         t.forget_all(tr2).unwrap();
         out.clear();
         t.close(tr2, AuxKind::Tracker, &mut out).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn open_builders_and_trackers_are_listed_by_epoch() {
+        let mut t = AuxTables::default();
+        let mut out = Vec::new();
+        let a = t.open(AuxKind::TupleBuilder, 5, 0, None);
+        let b = t.open(AuxKind::ListBuilder, 6, 1, None);
+        let c = t.open(AuxKind::Tracker, 0, 2, None);
+        let kinds = |l: Vec<AuxListed>| l.into_iter().map(|x| (x.handle, x.kind)).collect::<Vec<_>>();
+        assert_eq!(kinds(t.open_list(0)), vec![(a, AuxKind::TupleBuilder), (b, AuxKind::ListBuilder), (c, AuxKind::Tracker)]);
+        assert_eq!(kinds(t.open_list(2)), vec![(c, AuxKind::Tracker)]);
+        t.close(b, AuxKind::ListBuilder, &mut out).unwrap();
+        assert!(!t.is_open(b) && t.is_open(a));
+        assert_eq!(kinds(t.open_list(1)), vec![(c, AuxKind::Tracker)]);
+        let d = t.open(AuxKind::TupleBuilder, 7, 3, None); // reuses b's slot
+        assert!(!t.is_open(b), "a listing of the old builder does not see the new one");
+        assert_eq!(t.origin(1).map(|o| o.0), Some(3));
+        assert_eq!(kinds(t.open_list(3)), vec![(d, AuxKind::TupleBuilder)]);
     }
 }

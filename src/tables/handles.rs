@@ -750,6 +750,11 @@ impl HandleTable {
         }
     }
 
+    /// The epoch in force (what an object opened now belongs to).
+    pub fn current_epoch(&self) -> i64 {
+        self.epoch_starts.len() as i64
+    }
+
     /// Start a new leak-detector epoch and return its number (1, 2, ...).
     pub fn new_epoch(&mut self) -> i64 {
         self.epoch_starts.push(self.next_serial);

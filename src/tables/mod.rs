@@ -1,4 +1,5 @@
 //! Layer 2: the tables of handles, builders and trackers.
 pub mod builders;
+pub mod fields;
 pub mod handles;
 pub mod sites;
