@@ -9,7 +9,7 @@
 //! | layer | modules | what it is |
 //! |---|---|---|
 //! | 0 abi | `abi` | HPy 0.9.0's ABI mirrored in Rust, nothing else |
-//! | 1 base | `base::bug`, `base::sync`, `base::stacktrace`, `base::rawdata` | hpydbg's own failures; the GIL as lock; stack capture and symbolisation; protected raw-data copies |
+//! | 1 base | `base::bug`, `base::sync`, `base::unwind`, `base::stacktrace`, `base::rawdata` | hpydbg's own failures; the GIL as lock; the fast (caching) stack walk; stack capture and symbolisation; protected raw-data copies |
 //! | 2 tables | `tables::handles`, `tables::builders` | the handle table (slot + generation) and the builder/tracker table |
 //! | 3 state | `state::settings`, `state::ctx` | settings; the contexts, the shared tables and per-thread call state |
 //! | 4 diag | `diag::log`, `diag::report`, `diag::signals` | where reports go; what a report says and what the policy does; raw-data faults |

@@ -3,3 +3,4 @@ pub mod bug;
 pub mod rawdata;
 pub mod stacktrace;
 pub mod sync;
+pub mod unwind;

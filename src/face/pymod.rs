@@ -330,6 +330,31 @@ fn set_log(path: Option<&str>, format: Option<&str>) -> PyResult<()> {
     crate::diag::log::configure(path, f).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
 }
 
+/// Benchmark: `n` captures of up to `frames` frames from here, with the fast
+/// unwinder or libgcc's; returns (ns per capture, frames captured).
+#[pyfunction]
+fn _bench_capture(n: usize, frames: usize, fast: bool) -> (f64, usize) {
+    use crate::base::stacktrace::Trace;
+    let cap = |l| if fast { Trace::capture(l) } else { Trace::capture_slow(l) };
+    let got = cap(frames).ips().len();
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(cap(frames));
+    }
+    (t.elapsed().as_nanos() as f64 / n.max(1) as f64, got)
+}
+
+/// Tests: compare every fast capture with libgcc's (on), or stop; returns
+/// (captures compared, mismatches, first mismatch as (fast, libgcc) ips).
+#[pyfunction]
+fn _unwind_check(on: Option<bool>) -> (u64, u64, Option<(Vec<usize>, Vec<usize>)>) {
+    let r = crate::base::unwind::check_results();
+    if let Some(on) = on {
+        crate::base::unwind::set_checking(on);
+    }
+    r
+}
+
 #[pymodule]
 fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
@@ -355,5 +380,7 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(_abi_layout, m)?)?;
     m.add_function(wrap_pyfunction!(_api_names, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_capture, m)?)?;
+    m.add_function(wrap_pyfunction!(_unwind_check, m)?)?;
     Ok(())
 }
