@@ -68,8 +68,8 @@ mod imp {
         hint: Span,
         /// `dlpi_adds`, `dlpi_subs` when `spans` was built.
         counters: (u64, u64),
-        /// Top of this thread's stack (exclusive).
-        stack_top: usize,
+        /// This thread's stack.
+        stack: Range<usize>,
     }
 
     thread_local! {
@@ -99,15 +99,19 @@ mod imp {
         }
         let enc = *((hdr + 1) as *const u8);
         let field = hdr + 4;
-        let (value, size): (i64, usize) = match enc & 0x0f {
-            0x00 | 0x04 | 0x0c => (std::ptr::read_unaligned(field as *const i64), 8),
-            0x03 => (std::ptr::read_unaligned(field as *const u32) as i64, 4),
-            0x0b => (std::ptr::read_unaligned(field as *const i32) as i64, 4),
+        let size = match enc & 0x0f {
+            0x00 | 0x04 | 0x0c => 8,
+            0x03 | 0x0b => 4,
             _ => return None,
         };
         if hdr_len < 4 + size {
             return None;
         }
+        let value: i64 = match enc & 0x0f {
+            0x03 => std::ptr::read_unaligned(field as *const u32) as i64,
+            0x0b => std::ptr::read_unaligned(field as *const i32) as i64,
+            _ => std::ptr::read_unaligned(field as *const i64),
+        };
         let at = match enc & 0x70 {
             0x00 => (base as i64).wrapping_add(value), // an svma: not relocated
             0x10 => (field as i64).wrapping_add(value),
@@ -166,9 +170,11 @@ mod imp {
         out
     }
 
-    /// This thread's stack top, from `pthread_getattr_np` (glibc reads
-    /// /proc/self/maps for the main thread: once per thread only).
-    fn stack_top() -> Option<usize> {
+    /// This thread's stack, from `pthread_getattr_np` (glibc reads
+    /// /proc/self/maps for the main thread: once per thread only).  All of
+    /// it from the stack pointer up is mapped; below the range lie other
+    /// mappings or unmapped memory.
+    fn stack_range() -> Option<Range<usize>> {
         unsafe {
             let mut attr: libc::pthread_attr_t = std::mem::zeroed();
             if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
@@ -181,7 +187,7 @@ mod imp {
             if rc != 0 || addr.is_null() {
                 return None;
             }
-            Some(addr as usize + size)
+            Some(addr as usize..addr as usize + size)
         }
     }
 
@@ -194,7 +200,7 @@ mod imp {
                 own: 0..0,
                 hint: Span { start: 0, end: 0, unwind: false },
                 counters: (u64::MAX, u64::MAX),
-                stack_top: stack_top()?,
+                stack: stack_range()?,
             };
             s.rebuild();
             Some(s)
@@ -321,11 +327,25 @@ mod imp {
             .unwrap_or(0)
     }
 
+    /// A walk from made-up registers (tests: it must end, whatever they are).
+    #[cfg(test)]
+    pub(super) fn walk_from(pc: u64, sp: u64, bp: u64, buf: &mut [usize]) -> usize {
+        STATE.with(|cell| {
+            let mut st = cell.borrow_mut();
+            if st.is_none() {
+                *st = State::new().map(Box::new);
+            }
+            walk(st.as_mut().unwrap(), pc, sp, bp, buf, false)
+        })
+    }
+
     fn walk(st: &mut State, pc: u64, sp: u64, bp: u64, buf: &mut [usize], skip_own: bool) -> usize {
-        let (lo, hi) = (sp, st.stack_top as u64);
-        if !(lo < hi) {
+        if !st.stack.contains(&(sp as usize)) {
             return 0; // not on this thread's stack (an alternate signal stack, a coroutine)
         }
+        // what lies between the capture and the stack's top is mapped, and
+        // callers' frames are above the capture
+        let (lo, hi) = (sp, st.stack.end as u64);
         let mut read = |a: u64| -> Result<u64, ()> {
             if a >= lo && a <= hi - 8 {
                 Ok(unsafe { std::ptr::read_unaligned(a as *const u64) })
@@ -435,7 +455,9 @@ mod tests {
         let n = imp_raw(&mut buf);
         out.0 = buf[..n].to_vec();
         backtrace::trace(|f| {
-            out.1.push(f.ip() as usize);
+            if !f.ip().is_null() {
+                out.1.push(f.ip() as usize); // libgcc ends with a 0 return address
+            }
             out.1.len() < 80
         });
     }
@@ -495,6 +517,27 @@ mod tests {
         let mut one = [0usize; 1];
         assert_eq!(imp_raw(&mut one), 1);
         assert_eq!(imp_raw(&mut []), 0);
+    }
+
+    /// Wrong registers (a pc that does not belong to the sp, garbage rbp)
+    /// give wrong frames, but the walk ends and reads only the stack.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn made_up_registers_do_not_crash() {
+        let sp: u64;
+        unsafe { std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        let pcs = [fast_equals_libgcc as usize as u64 + 7, libc::malloc as usize as u64 + 3, 0x1000, u64::MAX];
+        let mut buf = [0usize; 32];
+        for (i, &pc) in pcs.iter().enumerate() {
+            for k in 0..400u64 {
+                let bp = [0, sp + 8 * ((k * 7 + i as u64) % 500), u64::MAX - 7, 0xdead_beef][(k % 4) as usize];
+                let n = imp::walk_from(pc, sp + 8 * k + (k % 3), bp, &mut buf);
+                assert!(n <= buf.len());
+            }
+        }
+        // a stack pointer outside this thread's stack: no walk at all
+        assert_eq!(imp::walk_from(pcs[0], 0x1000, 0, &mut buf), 0);
+        assert_eq!(imp::walk_from(pcs[0], u64::MAX - 8, 0, &mut buf), 0);
     }
 
     #[test]
