@@ -377,8 +377,42 @@ mod imp {
                 buf[n] = ra as usize;
                 n += 1;
             }
+            if is_sigreturn(st, ra as usize) {
+                // a signal handler's frame (hpydbg reports faults from one):
+                // the interrupted registers are in the ucontext at sp
+                // (framehop cannot unwind the kernel's frame; libgcc can)
+                let uc = regs.sp();
+                let (Ok(rip), Ok(rsp), Ok(rbp)) = (read(uc + UC_RIP), read(uc + UC_RSP), read(uc + UC_RBP)) else { break };
+                if rsp <= uc || n >= buf.len() || !st.known(rip as usize) {
+                    break;
+                }
+                regs = UnwindRegsX86_64::new(rip, rsp, rbp);
+                frame = FrameAddress::from_instruction_pointer(rip);
+                if !(skip_own && st.own.contains(&(rip as usize))) {
+                    buf[n] = rip as usize; // the interrupted pc itself, as libgcc reports it
+                    n += 1;
+                }
+            }
         }
         n
+    }
+
+    /// Offsets in the `ucontext_t` of a signal frame (x86-64 Linux):
+    /// `uc_mcontext.gregs` starts at 40; REG_RBP 10, REG_RSP 15, REG_RIP 16.
+    const UC_RBP: u64 = 40 + 8 * 10;
+    const UC_RSP: u64 = 40 + 8 * 15;
+    const UC_RIP: u64 = 40 + 8 * 16;
+
+    /// Whether `ra` is glibc's signal return trampoline `__restore_rt`
+    /// (`mov $15, %rax; syscall`, the bytes libgcc checks too).
+    #[inline]
+    fn is_sigreturn(st: &State, ra: usize) -> bool {
+        const CODE: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
+        // read only inside a known object's text (mapped)
+        let h = st.hint;
+        let fits = |s: Span| ra + CODE.len() <= s.end;
+        let mapped = if h.start <= ra && ra < h.end { fits(h) } else { st.span_of(ra).is_some_and(fits) };
+        mapped && unsafe { std::ptr::read_unaligned(ra as *const [u8; 9]) } == CODE
     }
 }
 
@@ -538,6 +572,33 @@ mod tests {
         // a stack pointer outside this thread's stack: no walk at all
         assert_eq!(imp::walk_from(pcs[0], 0x1000, 0, &mut buf), 0);
         assert_eq!(imp::walk_from(pcs[0], u64::MAX - 8, 0, &mut buf), 0);
+    }
+
+    /// A capture inside a signal handler (hpydbg's raw-data fault reports
+    /// capture there): through the kernel's signal frame to the interrupted
+    /// code, as libgcc does.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn through_a_signal_frame() {
+        use std::sync::Mutex;
+        static OUT: Mutex<Option<(Vec<usize>, Vec<usize>)>> = Mutex::new(None);
+        extern "C" fn handler(_: libc::c_int) {
+            let mut out = (Vec::new(), Vec::new());
+            both(2, &mut out);
+            *OUT.lock().unwrap() = Some(out);
+        }
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler as usize;
+            libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+            libc::raise(libc::SIGUSR2);
+        }
+        let (fast, slow) = OUT.lock().unwrap().take().expect("handler ran");
+        let (i, f, s) = shared(&fast, &slow);
+        assert!(i <= 3);
+        assert_eq!(f, s);
+        // handler frames, the trampoline, the interrupted frames, the test's callers
+        assert!(f.len() > 8, "{:x?}", f);
     }
 
     #[test]
