@@ -38,6 +38,8 @@ mod imp {
         }
     }
 
+    const NO_SPAN: Span = Span { start: 0, end: 0, unwind: false };
+
     /// The executable range of one loaded object.
     #[derive(Clone, Copy, Debug)]
     struct Span {
@@ -64,8 +66,17 @@ mod imp {
         spans: Vec<Span>,
         /// hpydbg's own text range (the object holding this code).
         own: Range<usize>,
-        /// The span of the last frame looked up (checked first).
-        hint: Span,
+        /// libc's text range: where glibc's signal trampoline is.
+        libc: Range<usize>,
+        /// The span of the last frame looked up, then the spans of the
+        /// objects found last, checked before the binary search: a walk goes
+        /// in and out of 6-8 objects (hpydbg, the extension, hpy.universal,
+        /// libpython, the python binary, libc, ...), mostly a few frames
+        /// in a row in each.
+        last: Span,
+        recent: [Span; 8],
+        /// Where the next span found goes in `recent`.
+        next_recent: usize,
         /// `dlpi_adds`, `dlpi_subs` when `spans` was built.
         counters: (u64, u64),
         /// This thread's stack.
@@ -198,7 +209,10 @@ mod imp {
                 cache: CacheX86_64::new(),
                 spans: Vec::new(),
                 own: 0..0,
-                hint: Span { start: 0, end: 0, unwind: false },
+                libc: 0..0,
+                last: NO_SPAN,
+                recent: [NO_SPAN; 8],
+                next_recent: 0,
                 counters: (u64::MAX, u64::MAX),
                 stack: stack_range()?,
             };
@@ -218,6 +232,9 @@ mod imp {
                 if o.text.contains(&here) {
                     self.own = o.text.clone();
                 }
+                if o.name.rsplit('/').next().is_some_and(|n| n.starts_with("libc.so")) {
+                    self.libc = o.text.clone();
+                }
                 let unwind = o.eh.is_some();
                 if let Some(((hdr_svma, hdr), (ef_svma, ef))) = o.eh {
                     let info = ExplicitModuleSectionInfo {
@@ -235,7 +252,8 @@ mod imp {
             spans.sort_by_key(|s| s.start);
             self.unwinder = unwinder;
             self.spans = spans;
-            self.hint = Span { start: 0, end: 0, unwind: false };
+            self.last = NO_SPAN;
+            self.recent = [NO_SPAN; 8];
         }
 
         fn span_of(&self, addr: usize) -> Option<Span> {
@@ -249,18 +267,38 @@ mod imp {
         /// were loaded since.
         #[inline]
         fn known(&mut self, addr: usize) -> bool {
-            // consecutive frames are mostly in the same object (libpython)
-            let h = self.hint;
-            if h.start <= addr && addr < h.end {
-                return h.unwind;
+            let l = self.last;
+            if l.start <= addr && addr < l.end {
+                return l.unwind;
             }
-            self.known_slow(addr)
+            match self.recent_span(addr) {
+                Some(s) => {
+                    self.last = s;
+                    s.unwind
+                }
+                None => self.known_slow(addr),
+            }
+        }
+
+        #[inline]
+        fn recent_span(&self, addr: usize) -> Option<Span> {
+            let l = self.last;
+            if l.start <= addr && addr < l.end {
+                return Some(l);
+            }
+            self.recent.iter().find(|s| s.start <= addr && addr < s.end).copied()
+        }
+
+        fn remember(&mut self, s: Span) {
+            self.last = s;
+            self.recent[self.next_recent] = s;
+            self.next_recent = (self.next_recent + 1) % self.recent.len();
         }
 
         #[cold]
         fn known_slow(&mut self, addr: usize) -> bool {
             if let Some(s) = self.span_of(addr) {
-                self.hint = s;
+                self.remember(s);
                 return s.unwind;
             }
             if counters() == self.counters {
@@ -269,7 +307,7 @@ mod imp {
             self.rebuild();
             let s = self.span_of(addr);
             if let Some(s) = s {
-                self.hint = s;
+                self.remember(s);
             }
             s.is_some_and(|s| s.unwind)
         }
@@ -325,6 +363,16 @@ mod imp {
                 walk(st, pc, sp, bp, buf, skip_own)
             })
             .unwrap_or(0)
+    }
+
+    /// framehop's rule-cache counters for this thread: (hits, misses on an
+    /// empty slot, on another address, on an older module list).
+    pub(super) fn cache_stats() -> Option<(u64, u64, u64, u64)> {
+        STATE.try_with(|cell| {
+            let st = cell.try_borrow().ok()?;
+            let c = st.as_ref()?.cache.stats();
+            Some((c.hit_count, c.miss_empty_slot_count, c.miss_wrong_address_count, c.miss_wrong_modules_count))
+        }).ok().flatten()
     }
 
     /// A walk from made-up registers (tests: it must end, whatever they are).
@@ -404,15 +452,15 @@ mod imp {
     const UC_RIP: u64 = 40 + 8 * 16;
 
     /// Whether `ra` is glibc's signal return trampoline `__restore_rt`
-    /// (`mov $15, %rax; syscall`, the bytes libgcc checks too).
+    /// (`mov $15, %rax; syscall`, the bytes libgcc checks too), which
+    /// sigaction installs for every handler: looked for in libc's text only
+    /// (mapped, and one range compare for the other frames).
     #[inline]
     fn is_sigreturn(st: &State, ra: usize) -> bool {
         const CODE: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
-        // read only inside a known object's text (mapped)
-        let h = st.hint;
-        let fits = |s: Span| ra + CODE.len() <= s.end;
-        let mapped = if h.start <= ra && ra < h.end { fits(h) } else { st.span_of(ra).is_some_and(fits) };
-        mapped && unsafe { std::ptr::read_unaligned(ra as *const [u8; 9]) } == CODE
+        st.libc.start <= ra
+            && ra.checked_add(CODE.len()).is_some_and(|e| e <= st.libc.end)
+            && unsafe { std::ptr::read_unaligned(ra as *const [u8; 9]) } == CODE
     }
 }
 
@@ -420,6 +468,9 @@ mod imp {
 mod imp {
     pub(super) fn capture(_: &mut [usize]) -> usize {
         0
+    }
+    pub(super) fn cache_stats() -> Option<(u64, u64, u64, u64)> {
+        None
     }
 }
 
@@ -431,6 +482,14 @@ mod imp {
 #[inline(always)]
 pub fn capture(buf: &mut [usize]) -> usize {
     imp::capture(buf)
+}
+
+/// The calling thread's rule-cache counters (hits, misses on an empty slot,
+/// on a slot holding another address, on an older module list); None before
+/// its first capture.  A miss that repeats on every capture is a frame whose
+/// rule framehop cannot cache, or two addresses sharing a slot.
+pub fn cache_stats() -> Option<(u64, u64, u64, u64)> {
+    imp::cache_stats()
 }
 
 // ---------------------------------------------------------------------------

@@ -355,6 +355,12 @@ fn _unwind_check(on: Option<bool>) -> (u64, u64, Option<(Vec<usize>, Vec<usize>)
     r
 }
 
+/// The fast unwinder's rule-cache counters for this thread (see base::unwind).
+#[pyfunction]
+fn _unwind_stats() -> Option<(u64, u64, u64, u64)> {
+    crate::base::unwind::cache_stats()
+}
+
 #[pymodule]
 fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
@@ -382,5 +388,6 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_api_names, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_capture, m)?)?;
     m.add_function(wrap_pyfunction!(_unwind_check, m)?)?;
+    m.add_function(wrap_pyfunction!(_unwind_stats, m)?)?;
     Ok(())
 }
