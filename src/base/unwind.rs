@@ -8,7 +8,12 @@
 //! Never crash, stop on any doubt: every memory read of the walk is bounded
 //! to the part of this thread's stack above the capturing frame; a frame
 //! whose address lies in no object with unwind information, a stack pointer
-//! that does not grow, or any error from framehop ends the walk.
+//! that does not grow, or any error from framehop ends the walk.  One doubt
+//! framehop hides: in an object with unwind info, an address no FDE covers
+//! (hand-written assembly without CFI) is unwound with frame pointers, where
+//! libgcc stops; the reads stay bounded, the frames after it may be wrong.
+//! Sections are read in place: an object unloaded by another thread during a
+//! capture (dlclose; CPython never unloads extensions) is not guarded against.
 //!
 //! The state (module list, framehop's rule cache) is per thread, not behind
 //! the GIL: a capture from a thread without the GIL (or from a signal handler
