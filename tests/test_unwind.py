@@ -104,3 +104,39 @@ def test_trace_of_a_leak_has_the_extension_and_cpython_frames(ext):
     assert all(f.endswith(f"({name}.hpy0.so)") for f in frames[:5])
     assert any(n == "_PyEval_EvalFrameDefault" and "(libpython3.11" in f
                for n, f in zip(names, frames)), r.stdout
+
+
+@pytest.fixture(scope="module")
+def two_exts(tmp_path_factory):
+    from hpydbg.build import build_extension
+
+    out = tmp_path_factory.mktemp("unwind_two")
+    for name in ("unwind_first", "unwind_later"):
+        build_extension(name, [str(SRC)], str(out), extra_compile_args=["-O2", f"-DUNWIND_NAME={name}"])
+    return out
+
+
+def test_an_extension_loaded_after_the_first_captures_is_found(two_exts):
+    """The module list is built at a thread's first capture; an object
+    dlopen'ed later is found when a frame falls outside every known object."""
+    code = textwrap.dedent("""
+        import hpydbg; hpydbg.enable("all"); hpydbg.set_stack_trace_limit(16)
+        from hpydbg import _hpydbg
+        import unwind_first
+        _hpydbg._unwind_check(True)
+        unwind_first.deep(3, None)
+        before = _hpydbg._unwind_stats()
+        assert before is not None and before[0] > 0, before
+        import unwind_later                      # dlopen'ed now
+        gen = _hpydbg.new_generation()
+        unwind_later.leak(2)
+        unwind_later.deep(3, lambda: unwind_first.deep(2, None))
+        n, bad, first = _hpydbg._unwind_check(False)
+        assert n > 20 and bad == 0, (n, bad, first)
+        [h] = [h for h in hpydbg.open_handles(gen) if h.obj == 42]
+        t = h.allocation_stacktrace
+        assert t.count("(unwind_later.hpy0.so)") >= 4, t
+        assert "_PyEval_EvalFrameDefault" in t, t
+    """)
+    r = run_python(code, two_exts)
+    assert r.returncode == 0, r.stdout + r.stderr
