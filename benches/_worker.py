@@ -308,6 +308,35 @@ def task_traces(m, p, context):
                 samples.append(timed(run, n) / n * 1e9)
             out[f"{name}:{'off' if limit is None else limit}"] = samples
     debug.set_handle_stack_trace_limit(None)
+    if context == "hpydbg":
+        out.update(bench_capture(p))
+    return out
+
+
+def bench_capture(p):
+    """ns per 16-frame capture, libgcc's unwinder (the old path) and the fast
+    one, measured in hpydbg itself (`_hpydbg._bench_capture`), runs of the
+    two interleaved.  The call is nested in C-level calls (map) so that the
+    stack holds more than 16 frames outside hpydbg."""
+    from hpydbg import _hpydbg
+
+    def nest(k, f):
+        return f() if k == 0 else list(map(lambda _: nest(k - 1, f), [0]))[0]
+
+    out = {"capture_frames": {}}
+    # short runs, many of them: on a shared machine a preempted run is an
+    # outlier the median ignores
+    n = max(500, p["n"] // 2)
+    for fast in (False, True):
+        key = "fast" if fast else "old"
+        nest(4, lambda: _hpydbg._bench_capture(n // 10, 16, fast))  # warm the caches
+        out[f"capture:{key}"] = []
+    for _ in range(4 * p["reps"]):
+        for fast in (False, True):
+            key = "fast" if fast else "old"
+            ns, frames = nest(4, lambda: _hpydbg._bench_capture(n, 16, fast))
+            out[f"capture:{key}"].append(ns)
+            out["capture_frames"][key] = frames
     return out
 
 

@@ -20,7 +20,8 @@ Figures:
     hpydbg / universal;
   * memory per open handle (RSS growth while 1e6 handles are open), time to
     list them with ``_debug.get_open_handles``, time to build a leak report;
-  * cost of stack-trace capture (limit 16) in both debug modes;
+  * cost of stack-trace capture (limit 16) in both debug modes, and of one
+    16-frame capture in hpydbg with libgcc's unwinder vs the caching one;
   * a callgrind profile of hpydbg's hottest workload.
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ FULL = dict(rounds=3, reps=3, handles_n=1_000_000, handles_traces_n=5_000,
 TARGET_EXTRA_RATIO = 0.5
 TARGET_BYTES_PER_HANDLE = 32
 TARGET_LIST_SECONDS = 1.0
+TARGET_CAPTURE_NS = 1000
 
 
 def log(msg: str) -> None:
@@ -379,6 +381,16 @@ def main():
     theader = ["context", "workload", "ns/op traces off (med)", "ns/op traces 16 (med)",
                "capture ns/op", "capture Ir/op"]
 
+    # --- one 16-frame capture in hpydbg: libgcc's unwinder vs the caching one
+    cap = {k: statistics.median(traces[D][f"capture:{k}"]) for k in ("old", "fast")}
+    cap_min = {k: min(traces[D][f"capture:{k}"]) for k in ("old", "fast")}
+    cap_frames = traces[D]["capture_frames"]
+    crows = [["backtrace::trace (libgcc, old)", fmt(cap_min["old"]), fmt(cap["old"]), cap_frames["old"]],
+             ["base::unwind (framehop, cached)", fmt(cap_min["fast"]), fmt(cap["fast"]), cap_frames["fast"]],
+             ["ratio old / fast", fmt(ratio(cap_min["old"], cap_min["fast"]), 1),
+              fmt(ratio(cap["old"], cap["fast"]), 1), ""]]
+    cheader = ["capture path", "ns per capture (min)", "ns per capture (med)", "frames"]
+
     # --- targets
     targets = []
     if cg:
@@ -410,6 +422,10 @@ def main():
     targets.append((f"listing {nlist:,} open handles < {TARGET_LIST_SECONDS:g} s",
                     ls < TARGET_LIST_SECONDS,
                     f"hpydbg {fmt(ls, 3)} s (HPy C debug {fmt(handles[C]['plain']['list_s'], 3)} s)"))
+    targets.append((f"one 16-frame stack capture <= {TARGET_CAPTURE_NS:g} ns (fast unwinder)",
+                    cap["fast"] <= TARGET_CAPTURE_NS and cap_frames["fast"] == 16,
+                    f"fast {fmt(cap['fast'])} ns ({cap_frames['fast']} frames), libgcc's "
+                    f"{fmt(cap['old'])} ns: {fmt(ratio(cap['old'], cap['fast']), 1)}x"))
     cap_ok = all(trace_extra[(D, w)][0] <= trace_extra[(C, w)][0] for w in ("long_close", "dup_close"))
     targets.append((
         "stack traces on (16 frames): hpydbg's capture costs no more than HPy C debug's",
@@ -442,6 +458,8 @@ def main():
     print(text_table(hheader, hrows))
     print()
     print(text_table(theader, trows))
+    print()
+    print(text_table(cheader, crows))
     print()
     for name, ok, detail in targets:
         print(f"[{status(ok)}] {name}: {detail}")
@@ -499,6 +517,14 @@ def main():
               f"(n = {cfg['traces_n']:,}, {cfg['traces_reps']} runs); capture = on - off. "
               f"capture Ir/op from callgrind (n = {cfg['cg_trace_n']}; not measured with --quick).\n")
     md.append(md_table(theader, trows))
+    md.append("")
+    md.append("One capture of 16 frames in hpydbg's process (`_hpydbg._bench_capture`: "
+              "`Trace::capture_slow`, i.e. `backtrace::trace`, vs `Trace::capture`, the caching "
+              "unwinder of `src/base/unwind.rs`), min and median of the runs, the two paths interleaved "
+              "in the same process, "
+              f"{4 * cfg['traces_reps']} runs of {max(500, cfg['traces_n'] // 2):,} captures each; "
+              "`frames` = frames captured (hpydbg's own left out).\n")
+    md.append(md_table(cheader, crows))
     md.append("")
     if profile:
         md.append("## Where hpydbg's time goes (callgrind)\n")

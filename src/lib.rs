@@ -9,7 +9,7 @@
 //! | layer | modules | what it is |
 //! |---|---|---|
 //! | 0 abi | `abi` | HPy 0.9.0's ABI mirrored in Rust, nothing else |
-//! | 1 base | `base::bug`, `base::sync`, `base::stacktrace`, `base::pyframe`, `base::pyerr`, `base::rawdata`, `base::tlsword`, `base::saferead` | hpydbg's own failures; the GIL as lock; stack capture and symbolisation (inlined frames, demangling); the innermost Python frame; the pending-exception test; protected raw-data copies; a static-TLS word compared in one instruction; reading memory that may be garbage |
+//! | 1 base | `base::bug`, `base::sync`, `base::unwind`, `base::stacktrace`, `base::pyframe`, `base::pyerr`, `base::rawdata`, `base::tlsword`, `base::saferead` | hpydbg's own failures; the GIL as lock; the fast (caching) stack walk; stack capture and symbolisation (inlined frames, demangling); the innermost Python frame; the pending-exception test; protected raw-data copies; a static-TLS word compared in one instruction; reading memory that may be garbage |
 //! | 2 tables | `tables::handles`, `tables::builders`, `tables::sites`, `tables::fields` | the handle table (slot + generation), the builder/tracker table, the table of open/close sites, what field and global stores wrote |
 //! | 3 state | `state::settings`, `state::ctx`, `state::ctxpool` | settings; the contexts, the shared tables and per-thread call state; the 2^20 per-call context addresses |
 //! | 4 diag | `diag::log`, `diag::repeats`, `diag::describe`, `diag::report`, `diag::errstate`, `diag::signals` | where reports go; counting repeated reports; safe descriptions of objects and exceptions; what a report says and what the policy does; the error protocol (exception state); raw-data faults |

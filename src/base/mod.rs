@@ -7,3 +7,4 @@ pub mod saferead;
 pub mod stacktrace;
 pub mod sync;
 pub mod tlsword;
+pub mod unwind;

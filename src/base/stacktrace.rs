@@ -8,12 +8,38 @@ use std::fmt::Write;
 pub struct Trace(Box<[usize]>);
 
 impl Trace {
-    /// Capture up to `limit` frames, leaving out hpydbg's own frames.
+    /// Capture up to `limit` frames, leaving out hpydbg's own frames: with
+    /// the caching unwinder (`base::unwind`), with libgcc's where it cannot
+    /// start.
     pub fn capture(limit: usize) -> Trace {
+        // on the stack for the usual limits: one exact-size allocation
+        let mut small = [0usize; 64];
+        let mut big = Vec::new();
+        let buf = if limit <= small.len() {
+            &mut small[..limit]
+        } else {
+            big.resize(limit, 0);
+            &mut big[..]
+        };
+        let n = crate::base::unwind::capture(buf);
+        if n == 0 {
+            return Trace::capture_slow(limit);
+        }
+        let ips = &buf[..n];
+        if crate::base::unwind::checking() {
+            crate::base::unwind::record_check(ips, &Trace::capture_slow(limit).0);
+        }
+        Trace(ips.into())
+    }
+
+    /// The same with `backtrace::trace` (libgcc's unwinder): the fallback,
+    /// and the reference the fast capture is checked and measured against.
+    pub fn capture_slow(limit: usize) -> Trace {
         let mut ips = Vec::with_capacity(limit);
         backtrace::trace(|frame| {
             let ip = frame.ip() as usize;
-            if !is_own_frame(ip) {
+            // libgcc ends with the outermost frame's return address, 0
+            if ip != 0 && !is_own_frame(ip) {
                 ips.push(ip);
             }
             ips.len() < limit
@@ -21,6 +47,7 @@ impl Trace {
         Trace(ips.into_boxed_slice())
     }
 
+    /// The instruction pointers, innermost first.
     pub fn ips(&self) -> &[usize] {
         &self.0
     }

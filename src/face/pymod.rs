@@ -535,6 +535,37 @@ fn _py_offsets() -> Vec<(&'static str, usize)> {
     crate::base::pyframe::offsets()
 }
 
+/// Benchmark: `n` captures of up to `frames` frames from here, with the fast
+/// unwinder or libgcc's; returns (ns per capture, frames captured).
+#[pyfunction]
+fn _bench_capture(n: usize, frames: usize, fast: bool) -> (f64, usize) {
+    use crate::base::stacktrace::Trace;
+    let cap = |l| if fast { Trace::capture(l) } else { Trace::capture_slow(l) };
+    let got = cap(frames).ips().len();
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(cap(frames));
+    }
+    (t.elapsed().as_nanos() as f64 / n.max(1) as f64, got)
+}
+
+/// Tests: compare every fast capture with libgcc's (on), or stop; returns
+/// (captures compared, mismatches, first mismatch as (fast, libgcc) ips).
+#[pyfunction]
+fn _unwind_check(on: Option<bool>) -> (u64, u64, Option<(Vec<usize>, Vec<usize>)>) {
+    let r = crate::base::unwind::check_results();
+    if let Some(on) = on {
+        crate::base::unwind::set_checking(on);
+    }
+    r
+}
+
+/// The fast unwinder's rule-cache counters for this thread (see base::unwind).
+#[pyfunction]
+fn _unwind_stats() -> Option<(u64, u64, u64, u64)> {
+    crate::base::unwind::cache_stats()
+}
+
 #[pymodule]
 fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_test_id, m)?)?;
@@ -568,5 +599,8 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(_abi_layout, m)?)?;
     m.add_function(wrap_pyfunction!(_api_names, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_capture, m)?)?;
+    m.add_function(wrap_pyfunction!(_unwind_check, m)?)?;
+    m.add_function(wrap_pyfunction!(_unwind_stats, m)?)?;
     Ok(())
 }
