@@ -24,7 +24,7 @@ static HPy noop_impl(HPyContext *ctx, HPy self)
     return HPy_Dup(ctx, ctx->h_None);
 }
 
-HPyDef_METH(get_none, "get_none", HPyFunc_NOARGS)
+HPyDef_METH(get_none, "get_none", HPyFunc_NOARGS)   /* EXPECT -O3 */
 static HPy get_none_impl(HPyContext *ctx, HPy self)
 {
     return HPy_Dup(saved_ctx, ctx->h_None);   /* EXPECT */

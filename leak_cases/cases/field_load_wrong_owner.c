@@ -42,7 +42,7 @@ static HPy get_impl(HPyContext *ctx, HPy self, HPy box)
 }
 
 /* Load `owner`'s field, but through `other` */
-HPyDef_METH(get_via, "get_via", HPyFunc_VARARGS)
+HPyDef_METH(get_via, "get_via", HPyFunc_VARARGS)   /* EXPECT -O3 */
 static HPy get_via_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nargs)
 {
     HPy other = args[0], owner = args[1];

@@ -34,7 +34,7 @@ static int Box_traverse_impl(void *self, HPyFunc_visitproc visit, void *arg)
     return 0;
 }
 
-HPyDef_METH(get, "get", HPyFunc_O)
+HPyDef_METH(get, "get", HPyFunc_O)   /* EXPECT -O3 */
 static HPy get_impl(HPyContext *ctx, HPy self, HPy box)
 {
     /* BUG: Box() without an argument leaves the field empty */

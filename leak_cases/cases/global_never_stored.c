@@ -16,7 +16,7 @@ static HPy set_default_impl(HPyContext *ctx, HPy self, HPy value)
     return HPy_Dup(ctx, ctx->h_None);
 }
 
-HPyDef_METH(get_default, "get_default", HPyFunc_NOARGS)
+HPyDef_METH(get_default, "get_default", HPyFunc_NOARGS)   /* EXPECT -O3 */
 static HPy get_default_impl(HPyContext *ctx, HPy self)
 {
     /* BUG: set_default() was never called */

@@ -287,6 +287,11 @@ pub fn inherited<const S: c_int>() -> bool {
 /// After extension function `f` (signature `S`) returned `r` in call `dctx`.
 #[inline(always)]
 pub fn check_return<const S: c_int, R: Returned>(r: R, f: *const c_void, dctx: *const HPyContext, inherited: bool) {
+    // A function that returned outside Python execution holds no GIL: the
+    // thread state may not be read (that misuse is reported on the way out).
+    if ctx::thread().is_outside_python() {
+        return;
+    }
     let e = error_value(S);
     if r.is_error_value() && e != ErrorValue::None {
         if !matches!(e, ErrorValue::NullOrStop | ErrorValue::MinusOneOrValue) {
