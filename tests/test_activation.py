@@ -109,3 +109,22 @@ def test_exports_exactly_the_hpy_debug_names():
         "hpy_debug_close_handle", "hpy_debug_ctx_init", "hpy_debug_get_ctx",
         "hpy_debug_open_handle", "hpy_debug_set_ctx", "hpy_debug_unwrap_handle",
     ]), names
+
+
+@pytest.fixture(scope="module")
+def warnext_dir(tmp_path_factory):
+    from pathlib import Path
+    from hpydbg.build import build_extension
+    out = tmp_path_factory.mktemp("warnext")
+    build_extension("warnext", [str(Path(__file__).parent / "ext" / "warnext.c")], str(out), abi="hybrid")
+    return out
+
+
+@pytest.mark.parametrize("env", [{}, {"HPY_DEBUG": "1"}])
+def test_warning_from_module_init_is_attributed_as_in_universal_mode(warnext_dir, env):
+    # The extension's own loader stub, not hpydbg's import hook.
+    r = run_python("import warnings\nwarnings.simplefilter('always')\nimport warnext", warnext_dir, env)
+    assert r.returncode == 0, r.stderr
+    [line] = [l for l in r.stderr.splitlines() if "DeprecationWarning" in l]
+    assert line.split(":")[0].endswith("warnext.py") and "old API used by warnext" in line, r.stderr
+    assert "hpydbg" not in r.stderr

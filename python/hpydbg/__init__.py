@@ -101,6 +101,17 @@ def _wants_debug(name: str) -> bool:
     return name in sel or name.rsplit(".", 1)[-1] in sel
 
 
+def _reissue_warnings(caught, caller) -> None:
+    import warnings
+    for w in caught:
+        filename, lineno = w.filename, w.lineno
+        if os.path.abspath(filename) == os.path.abspath(__file__):
+            filename, lineno = caller.f_code.co_filename, caller.f_lineno
+        warnings.warn_explicit(w.message, w.category, filename, lineno,
+                               module=caller.f_globals.get("__name__"),
+                               registry=caller.f_globals.setdefault("__warningregistry__", {}))
+
+
 def _install_bootstrap_hook(universal) -> None:
     original = universal._load_bootstrap
     if getattr(original, "_hpydbg_hook", False):
@@ -109,7 +120,18 @@ def _install_bootstrap_hook(universal) -> None:
     def _load_bootstrap(name, ext_name, package, file, loader, spec, env):
         if _wants_debug(name):
             env = _EnvWithDebug(env, name)
-        return original(name, ext_name, package, file, loader, spec, env)
+        # A warning the extension's init raises from C names the innermost
+        # Python frame, which would be this wrapper: re-issue such warnings
+        # at the caller's line (the module's loader stub), where universal
+        # mode puts them.
+        import warnings
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                return original(name, ext_name, package, file, loader, spec, env)
+        finally:
+            # Outside the recording block (else they are recorded again).
+            _reissue_warnings(caught, sys._getframe(1))
 
     _load_bootstrap._hpydbg_hook = True  # type: ignore[attr-defined]
     _load_bootstrap.__wrapped__ = original  # type: ignore[attr-defined]
