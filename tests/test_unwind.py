@@ -139,3 +139,25 @@ def test_an_extension_loaded_after_the_first_captures_is_found(two_exts):
     """)
     r = run_python(code, two_exts)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_an_extension_loaded_after_the_first_symbolisation_gets_names(two_exts):
+    """Symbolising lists the loaded objects: one dlopen'ed after a first
+    report was symbolised must still get its function names and lines."""
+    code = textwrap.dedent("""
+        import hpydbg; hpydbg.enable("all")
+        import unwind_first
+        gen = hpydbg.LeakDetector(); gen.start()
+        unwind_first.leak(2)
+        [h] = [h for h in hpydbg.open_handles(gen.generation) if h.obj == 42]
+        assert "down at" in h.allocation_site and "unwind_first" in h.allocation_site, h.allocation_site
+        import unwind_later                      # dlopen'ed after symbolising
+        g2 = hpydbg.LeakDetector(); g2.start()
+        unwind_later.leak(2)
+        [h2] = [h for h in hpydbg.open_handles(g2.generation) if h.obj == 42]
+        print(h2.allocation_site)
+        assert h2.allocation_site.startswith("down at "), h2.allocation_site
+        assert "(unwind_later.hpy0.so)" in h2.allocation_site, h2.allocation_site
+    """)
+    r = run_python(code, two_exts)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -114,11 +114,11 @@ def _kind(h: Any) -> str:
     return getattr(h, "kind", "handle")
 
 
-def group_by_site(handles: Iterable[Any]) -> "OrderedDict[str, List[Any]]":
+def group_by_site(handles: Iterable[Any], memo: "Optional[_SiteMemo]" = None) -> "OrderedDict[str, List[Any]]":
     """Group handles by allocation site (builders and trackers apart, by
     kind), biggest group first."""
     groups: "OrderedDict[str, List[Any]]" = OrderedDict()
-    memo = _SiteMemo()
+    memo = memo or _SiteMemo()
     for h in handles:
         key = memo.get(h)[0] or "unknown site"
         if _kind(h) != "handle":
@@ -131,15 +131,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def format_groups(handles: Sequence[Any]) -> List[str]:
-    """The body of a leak report: one block per allocation site."""
-    groups = group_by_site(handles)
+def format_groups(handles: Sequence[Any], groups: "Optional[OrderedDict[str, List[Any]]]" = None,
+                  memo: "Optional[_SiteMemo]" = None) -> List[str]:
+    """The body of a leak report: one block per allocation site (``groups``
+    and ``memo``: those of ``handles``, when the caller has them)."""
+    memo = memo or _SiteMemo()
+    groups = groups if groups is not None else group_by_site(handles, memo)
     lines: List[str] = []
     for site, hs in groups.items():
         kind = "" if _kind(hs[0]) == "handle" else _kind(hs[0]) + " "
         lines.append(f"  {len(hs)} x {kind}opened at {_site(hs[0]) or 'unknown site'}")
         lines.append(f"      e.g. {_safe_repr(hs[0])}")
-        for c in python_callers(hs, 3):
+        for c in python_callers(hs, 3, memo):
             lines.append(f"      from Python: {c['file']}:{c['line']} in {c['function']} "
                          f"({_plural(c['count'], 'handle')})")
         trace = _stack(hs[0])
@@ -158,10 +161,12 @@ def format_leaks(handles: Iterable[Any], when: str = "") -> str:
     handles = list(handles)
     if not handles:
         return ""
-    ngroups = len(group_by_site(handles))
+    # One pass over the handles (10**6 of them at the end of a big run).
+    memo = _SiteMemo()
+    groups = group_by_site(handles, memo)
     head = (f"hpydbg: {_plural(len(handles), 'leaked handle')}{when}, "
-            f"opened at {_plural(ngroups, 'place')}:")
-    return "\n".join([head] + format_groups(handles))
+            f"opened at {_plural(len(groups), 'place')}:")
+    return "\n".join([head] + format_groups(handles, groups, memo))
 
 
 def python_site(h: Any) -> Optional[Frame]:
@@ -173,11 +178,12 @@ def python_site(h: Any) -> Optional[Frame]:
     return None
 
 
-def python_callers(handles: Sequence[Any], limit: int = 5) -> List[Dict[str, Any]]:
+def python_callers(handles: Sequence[Any], limit: int = 5,
+                   memo: "Optional[_SiteMemo]" = None) -> List[Dict[str, Any]]:
     """The Python frames that opened ``handles``, most frequent first:
     ``[{"file", "line", "function", "count"}]`` (empty where unknown)."""
     counts: Dict[tuple, int] = {}
-    memo = _SiteMemo()
+    memo = memo or _SiteMemo()
     for h in handles:
         f = memo.get(h)[1]
         if f is not None:

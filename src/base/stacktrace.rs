@@ -168,26 +168,92 @@ pub fn resolve(ip: usize) -> Vec<Frame> {
     v
 }
 
+/// The object holding `ip`: its file and load bias (from the dynamic
+/// linker's list, read anew each time: objects are loaded at any time).
+fn object_file(ip: usize) -> Option<(String, usize)> {
+    struct Found {
+        ip: usize,
+        out: Option<(String, usize)>,
+    }
+    unsafe extern "C" fn cb(info: *mut libc::dl_phdr_info, _: usize, data: *mut libc::c_void) -> libc::c_int {
+        let d = &mut *(data as *mut Found);
+        let info = &*info;
+        for i in 0..info.dlpi_phnum as usize {
+            let ph = &*info.dlpi_phdr.add(i);
+            let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+            if ph.p_type == libc::PT_LOAD && d.ip >= start && d.ip < start + ph.p_memsz as usize {
+                let name = if info.dlpi_name.is_null() { String::new() } else { std::ffi::CStr::from_ptr(info.dlpi_name).to_string_lossy().into_owned() };
+                // The main program has an empty name.
+                let path = if name.is_empty() { std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default() } else { name };
+                d.out = Some((path, info.dlpi_addr as usize));
+                return 1;
+            }
+        }
+        0
+    }
+    let mut found = Found { ip, out: None };
+    unsafe { libc::dl_iterate_phdr(Some(cb), &mut found as *mut Found as *mut libc::c_void) };
+    found.out
+}
+
+thread_local! {
+    /// One DWARF loader per object file, kept (parsing is the dear part).
+    static LOADERS: std::cell::RefCell<std::collections::HashMap<String, Option<addr2line::Loader>>> = Default::default();
+}
+
 fn resolve_uncached(ip: usize) -> Vec<Frame> {
     let object = object_of(ip);
     let mut frames: Vec<Frame> = Vec::new();
-    // Return addresses point after the call: `backtrace::resolve` looks up
-    // ip - 1 itself.  The closure is called once per inlined frame,
-    // innermost first, then for the function that holds the code.
+    if let Some((path, bias)) = object_file(ip) {
+        // Return addresses point after the call: look up the byte before.
+        let probe = (ip.wrapping_sub(1).wrapping_sub(bias)) as u64;
+        LOADERS.with(|l| {
+            let mut l = l.borrow_mut();
+            let Some(loader) = l.entry(path.clone()).or_insert_with(|| addr2line::Loader::new(&path).ok()) else { return };
+            // Every frame at the address, innermost first (inlined ones
+            // first, then the function that holds the code).
+            if let Ok(mut it) = loader.find_frames(probe) {
+                while let Ok(Some(f)) = it.next() {
+                    let function = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|n| without_parameters(&n).to_string());
+                    let (file, line) = match &f.location {
+                        Some(loc) => (loc.file.map(|s| s.to_string()), loc.line),
+                        None => (None, None),
+                    };
+                    frames.push(Frame { function, file, line, object: object.clone(), ip, inlined: true });
+                }
+            }
+            if frames.is_empty() {
+                if let Some(name) = loader.find_symbol(probe) {
+                    let name = addr2line::demangle_auto(std::borrow::Cow::Borrowed(name), None);
+                    frames.push(Frame { function: Some(without_parameters(&name).to_string()), object: object.clone(), ip, ..Default::default() });
+                }
+            }
+        });
+    }
+    if frames.is_empty() {
+        // No file to read (a JIT, a deleted file): what backtrace finds.
+        frames = resolve_with_backtrace(ip, &object);
+    }
+    match frames.last_mut() {
+        Some(last) => last.inlined = false,
+        None => frames.push(Frame { object, ip, ..Default::default() }),
+    }
+    frames
+}
+
+fn resolve_with_backtrace(ip: usize, object: &str) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    // `backtrace::resolve` looks up ip - 1 itself.
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
         frames.push(Frame {
             function: sym.name().map(|n| without_parameters(&n.to_string()).to_string()),
             file: sym.filename().map(|p| p.display().to_string()),
             line: sym.lineno(),
-            object: object.clone(),
+            object: object.to_string(),
             ip,
             inlined: true,
         });
     });
-    match frames.last_mut() {
-        Some(last) => last.inlined = false,
-        None => frames.push(Frame { object, ip, ..Default::default() }),
-    }
     frames
 }
 

@@ -127,8 +127,20 @@ pub fn caller_ra() -> usize {
 /// the reference count can be read without a call.
 static CPYTHON_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `is_last_reference` for the close fast path: on CPython a load and a
+/// compare inline, elsewhere the call.
+#[inline(always)]
+pub fn dies_on_close(uh: HPy) -> bool {
+    if CPYTHON_HANDLES.load(Ordering::Relaxed) {
+        // Not null: it came from an open handle.
+        return unsafe { *((uh.raw() - 1) as *const isize) } <= 1;
+    }
+    is_last_reference(uh)
+}
+
 /// Whether closing universal handle `uh` drops the object's last reference
 /// (the caller is about to close it).
+#[inline(never)]
 pub fn is_last_reference(uh: HPy) -> bool {
     if uh.is_null() {
         return false;
