@@ -319,7 +319,7 @@ def task_handles(m, p, context):
             res["report_chars"] = len(text)
             # the report must name where the handles were opened
             res["report_head"] = text[:600]
-            res["report_names_site"] = "hold_open" in text
+            res["report_names_site"] = "hold_open_impl" in text and "workloads.c:" in text
             del hs, text
         m.hold_close()
         gc.collect()
