@@ -4,8 +4,9 @@ share a process).
 
     python benches/_worker.py CONTEXT TASK SO_PATH JSON_PARAMS
 
-CONTEXT is universal | hpy-debug | hpydbg; TASK is wall | callgrind |
-handles | traces.  The result is one JSON object on the last line of stdout.
+CONTEXT is one of CONTEXTS (a debug context and the mode it is set to, see
+MODES); TASK is wall | callgrind | handles | traces.  The result is one JSON
+object on the last line of stdout.
 
 This file is also imported by run.py for the workload table, so it imports
 nothing from hpy at module level.
@@ -20,7 +21,25 @@ import sys
 import time
 from itertools import repeat
 
-CONTEXTS = ("universal", "hpy-debug", "hpydbg")
+# context: (the HPy context it loads, what the mode sets after loading).
+# The modes are process-wide settings, so each runs in its own process.
+MODES = {
+    "universal":          ("universal", "HPy's universal mode, no checks"),
+    "hpy-debug":          ("hpy-debug", "HPy's C debug mode, stack traces off"),
+    "hpy-debug-traces16": ("hpy-debug", "HPy's C debug mode, "
+                                        "_debug.set_handle_stack_trace_limit(16)"),
+    "hpydbg":             ("hpydbg",    "hpydbg default: policy abort, sites on, traces off"),
+    "hpydbg-pytest":      ("hpydbg",    "what pytest --hpy-debug runs: set_policy('log'), "
+                                        "sites on, traces off"),
+    "hpydbg-traces16":    ("hpydbg",    "hpydbg.set_stack_trace_limit(16), policy abort"),
+}
+CONTEXTS = tuple(MODES)
+BASE = {c: b for c, (b, _) in MODES.items()}
+TRACE_LIMIT = {"hpy-debug-traces16": 16, "hpydbg-traces16": 16}
+# Wall-time iterations are divided by this in the traced modes: HPy's C debug
+# mode symbolises every trace when the handle is opened (~0.2 ms per handle),
+# hpydbg captures 16 frames in ~0.5 us; the full counts would take hours.
+WALL_DIVISOR = {"hpy-debug-traces16": 1000, "hpydbg-traces16": 20}
 
 # name, kind, handle-heavy, iterations {full, quick, callgrind}, what one op is
 WORKLOADS = [
@@ -56,12 +75,16 @@ ITERATIONS = {
 }
 
 
-def iterations(name: str, which: int) -> int:
+def iterations(name: str, which: int, context: str = "") -> int:
+    """Iterations of one measurement; which: 0 full, 1 quick, 2 callgrind."""
     if name in ("tuple_builder", "list_builder"):
-        return ITERATIONS["builder"][which]
-    if name == "make_types":
-        return ITERATIONS["make_types"][which]
-    return ITERATIONS[KIND[name]][which]
+        n = ITERATIONS["builder"][which]
+    elif name == "make_types":
+        n = ITERATIONS["make_types"][which]
+    else:
+        n = ITERATIONS[KIND[name]][which]
+    div = WALL_DIVISOR.get(context, 1) if which < 2 else 1
+    return n if div == 1 else max(min(n, 10), n // div)
 
 
 def cg_iterations(name: str, scale: float = 1.0) -> int:
@@ -79,18 +102,39 @@ class Holder:
 
 def load(context: str, so: str):
     import hpy.universal as universal
-    if context == "hpydbg":
+    base = BASE[context]
+    if base == "hpydbg":
         import hpydbg
         hpydbg.enable()
     spec = importlib.util.spec_from_file_location("hpybench", so)
-    mode = universal.MODE_UNIVERSAL if context == "universal" else universal.MODE_DEBUG
+    mode = universal.MODE_UNIVERSAL if base == "universal" else universal.MODE_DEBUG
     m = universal.load("hpybench", so, spec, mode=mode)
     name = m.ctx_name()
-    if context == "hpydbg" and "hpydbg" not in name:
+    if base == "hpydbg" and "hpydbg" not in name:
         raise SystemExit(f"expected hpydbg's context, got {name!r}")
-    if context != "hpydbg" and ("hpydbg" in name or "hpydbg" in sys.modules):
+    if base != "hpydbg" and ("hpydbg" in name or "hpydbg" in sys.modules):
         raise SystemExit(f"hpydbg is active in the {context} process (context {name!r})")
+    set_mode(context)
     return m, name
+
+
+def set_mode(context: str) -> None:
+    """The process-wide settings of the mode (see MODES)."""
+    if context == "hpydbg-pytest":
+        # as python/hpydbg/pytest_plugin.py does (DEFAULT_TRACES = 0)
+        import hpydbg
+        hpydbg.set_stack_trace_limit(None)
+        hpydbg.set_policy("log")
+    elif context == "hpydbg-traces16":
+        import hpydbg
+        hpydbg.set_stack_trace_limit(TRACE_LIMIT[context])
+    elif context == "hpy-debug-traces16":
+        import hpy.universal as universal
+        universal._debug.set_handle_stack_trace_limit(TRACE_LIMIT[context])
+
+
+def mode_trace_limit(context: str):
+    return TRACE_LIMIT.get(context)
 
 
 def make_runners(m, name: str):
@@ -184,13 +228,34 @@ def timed(fn, n) -> float:
 # ---------------------------------------------------------------------------
 # tasks
 
-def task_wall(m, p):
-    """ns per op for every workload, p['reps'] samples each."""
-    out = {}
+# Calls made before any workload is timed: hpydbg hands every call one of
+# 2^20 context addresses (state::ctxpool) and maps a window of them when the
+# rotation first reaches it, so its first 2^20 calls cost page faults that
+# later calls do not; the per-op figures are those of a warmed-up process.
+WARMUP_CALLS = (1 << 20) + (1 << 16)
+
+
+def warm_up(m, context):
+    """ns per call and RSS growth of WARMUP_CALLS calls of m.noargs() (HPy's
+    C debug mode with traces: divided by its WALL_DIVISOR, it has no pool)."""
+    n = WARMUP_CALLS // (WALL_DIVISOR.get(context, 1) if BASE[context] == "hpy-debug" else 1)
+    f = m.noargs
+    r0 = rss_bytes()
+    t0 = time.perf_counter()
+    for _ in repeat(None, n):
+        f()
+    dt = time.perf_counter() - t0
+    return {"calls": n, "ns_per_call": dt / n * 1e9, "rss_growth": rss_bytes() - r0}
+
+
+def task_wall(m, p, context):
+    """ns per op for every workload, p['reps'] samples each; '_warmup': see
+    warm_up."""
+    out = {"_warmup": warm_up(m, context)}
     which = 1 if p["quick"] else 0
     for name in WORKLOAD_NAMES:
         run, _ = make_runners(m, name)
-        n = iterations(name, which)
+        n = iterations(name, which, context)
         run(max(1, n // 20))  # warm up (specialisation, caches, table growth)
         samples = []
         for _ in range(p["reps"]):
@@ -244,7 +309,7 @@ def task_handles(m, p, context):
     obj = Holder()
     out = {}
     debug = None
-    if context != "universal":
+    if BASE[context] != "universal":
         import hpy.universal as universal
         debug = universal._debug
 
@@ -265,7 +330,7 @@ def task_handles(m, p, context):
             res["list_s"] = time.perf_counter() - t0
             res["listed"] = len(hs)
             t0 = time.perf_counter()
-            if context == "hpydbg":
+            if BASE[context] == "hpydbg":
                 from hpydbg._report import format_leaks
                 text = format_leaks(hs)
             else:
@@ -273,21 +338,20 @@ def task_handles(m, p, context):
                 text = str(HPyLeakError(hs))
             res["report_s"] = time.perf_counter() - t0
             res["report_chars"] = len(text)
+            # the report must name where the handles were opened
+            res["report_head"] = text[:600]
+            res["report_names_site"] = "hold_open_impl" in text and "workloads.c:" in text
             del hs, text
         m.hold_close()
         gc.collect()
         return res
 
     gc.disable()
-    if p.get("traces"):
-        debug.set_handle_stack_trace_limit(p["traces"])
     # a first small round so that one-time set-up (first chunk of a table,
     # code paths) is not charged to the measured round; the measured round
     # must be the first big one, or it reuses memory freed by an earlier one
     one_round("warm", 1000)
-    out = one_round("traces" if p.get("traces") else "plain", n)
-    if p.get("traces"):
-        debug.set_handle_stack_trace_limit(None)
+    out = one_round("traces" if mode_trace_limit(context) else "plain", n)
     return out
 
 
@@ -307,8 +371,8 @@ def task_traces(m, p, context):
                 gc.collect()
                 samples.append(timed(run, n) / n * 1e9)
             out[f"{name}:{'off' if limit is None else limit}"] = samples
-    debug.set_handle_stack_trace_limit(None)
-    if context == "hpydbg":
+    debug.set_handle_stack_trace_limit(mode_trace_limit(context))
+    if BASE[context] == "hpydbg":
         out.update(bench_capture(p))
     return out
 
@@ -347,7 +411,7 @@ def main(argv):
     m, ctx_name = load(context, so)
     gc.disable()
     if task == "wall":
-        res = task_wall(m, params)
+        res = task_wall(m, params, context)
     elif task == "callgrind":
         res = task_callgrind(m, params)
     elif task == "handles":

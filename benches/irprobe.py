@@ -17,7 +17,7 @@ def main():
     ap.add_argument("--scale", type=float, default=0.1)
     args = ap.parse_args()
     so = R.build()
-    contexts = R.CONTEXTS if args.all_contexts else ("hpydbg",)
+    contexts = R.CG_CONTEXTS if args.all_contexts else ("hpydbg",)
     with tempfile.TemporaryDirectory() as out:
         res = {}
         for c in contexts:
