@@ -70,7 +70,8 @@ pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         if SETTINGS.go_on() && crate::state::ctx::dies_on_close(HPy::from_raw(uh)) {
-            note_dying(&mut t, h);
+            // A later use of `h` must not reach the freed object.
+            t.forget_closed_in(crate::tables::handles::index_of(h.raw()) as u32);
         }
         drop(t);
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
@@ -79,12 +80,6 @@ pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
     close_owned_slow(h, api, site)
 }
 
-/// Going on after reports: this close drops the object's last reference,
-/// so a later use of `h` must not reach the freed object.
-#[cold]
-fn note_dying(t: &mut crate::tables::handles::HandleTable, h: HPy) {
-    t.forget_uh(crate::tables::handles::index_of(h.raw()) as u32);
-}
 
 /// Everything else: null, stack traces, extras, a full closed FIFO, and
 /// errors.

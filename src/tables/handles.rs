@@ -809,6 +809,12 @@ impl HandleTable {
         self.slots.get(index as usize).map_or((0, 0), |s| (s.opened, s.closed))
     }
 
+    /// `forget_uh` of the slot `close_fast` just closed (one store).
+    #[inline(always)]
+    pub fn forget_closed_in(&mut self, index: u32) {
+        self.slot_mut(index).uh = 0;
+    }
+
     /// Whether the slot's handle is an argument handle (the runtime's).
     pub fn is_argument(&self, index: u32) -> bool {
         self.slots.get(index as usize).is_some_and(|s| s.has(F_BORROWED))
