@@ -38,6 +38,16 @@ def marker_line(path, marker):
     return hits[0]
 
 
+def build_into(tmp_path_factory, name, source, **kw):
+    """Build the test extension ``name`` from ``source`` into a fresh
+    directory (for session- or module-scoped fixtures); returns it."""
+    from hpydbg.build import build_extension
+
+    out = tmp_path_factory.mktemp(name)
+    build_extension(name, [str(source)], str(out), **kw)
+    return out
+
+
 def leakext_line(marker):
     """Line of tests/ext/leakext.c holding ``marker`` (e.g. "LEAK")."""
     return marker_line(LEAKEXT_C, marker)
@@ -76,8 +86,4 @@ def oldleaks_line(marker):
 @pytest.fixture(scope="session")
 def oldleaks_dir(tmp_path_factory):
     """Directory holding the universal-ABI build of tests/ext/oldleaks.c."""
-    from hpydbg.build import build_extension
-
-    out = tmp_path_factory.mktemp("oldleaks")
-    build_extension("oldleaks", [str(OLDLEAKS_C)], str(out))
-    return out
+    return build_into(tmp_path_factory, "oldleaks", OLDLEAKS_C)

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_python
+from conftest import TESTS, build_into, run_python
 
 UNIVERSAL = "HPy Universal ABI"
 OURS = "HPy Debug Mode ABI (hpydbg"
@@ -113,11 +113,7 @@ def test_exports_exactly_the_hpy_debug_names():
 
 @pytest.fixture(scope="module")
 def warnext_dir(tmp_path_factory):
-    from pathlib import Path
-    from hpydbg.build import build_extension
-    out = tmp_path_factory.mktemp("warnext")
-    build_extension("warnext", [str(Path(__file__).parent / "ext" / "warnext.c")], str(out), abi="hybrid")
-    return out
+    return build_into(tmp_path_factory, "warnext", TESTS / "ext" / "warnext.c", abi="hybrid")
 
 
 @pytest.mark.parametrize("env", [{}, {"HPY_DEBUG": "1"}])

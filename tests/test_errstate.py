@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from conftest import TESTS, run_python
+from conftest import TESTS, build_into, run_python
 
 SRC = TESTS / "ext" / "errstate.c"
 
@@ -20,11 +20,7 @@ def line_of(tag):
 
 @pytest.fixture(scope="session")
 def ext_dir(tmp_path_factory):
-    from hpydbg.build import build_extension
-
-    out = tmp_path_factory.mktemp("errstate")
-    build_extension("errstate", [str(SRC)], str(out))
-    return out
+    return build_into(tmp_path_factory, "errstate", SRC)
 
 
 def run_logged(d, code, policy="log", fmt="json"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import build_into
 from reliability_util import last_json, run_script
 
 TESTS = Path(__file__).resolve().parent
@@ -30,11 +31,7 @@ def line_of(marker):
 
 @pytest.fixture(scope="module")
 def lifeext_dir(tmp_path_factory):
-    from hpydbg.build import build_extension
-
-    out = tmp_path_factory.mktemp("lifeext")
-    build_extension("lifeext", [str(LIFEEXT_C)], str(out))
-    return out
+    return build_into(tmp_path_factory, "lifeext", LIFEEXT_C)
 
 
 PRELUDE = """

@@ -315,11 +315,10 @@ pub fn check_return<const S: c_int, R: Returned>(r: R, f: *const c_void, dctx: *
     }
 }
 
-/// The function, named by symbolising its address.
+/// The function, named by symbolising its address (as return-time reports
+/// name it).
 fn function_frame(f: *const c_void) -> Frame {
-    // `resolve` takes a return address and looks up the byte before it:
-    // entry + 1 is the function's first instruction.
-    stacktrace::resolve(f as usize + 1).last().cloned().unwrap_or_default()
+    report::Callee { func: f as usize, sig: 0 }.frame()
 }
 
 fn function_name(fr: &Frame, f: *const c_void) -> String {
