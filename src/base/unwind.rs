@@ -624,7 +624,7 @@ mod tests {
     fn made_up_registers_do_not_crash() {
         let sp: u64;
         unsafe { std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-        let pcs = [fast_equals_libgcc as usize as u64 + 7, libc::malloc as usize as u64 + 3, 0x1000, u64::MAX];
+        let pcs = [fast_equals_libgcc as *const () as usize as u64 + 7, libc::malloc as *const () as usize as u64 + 3, 0x1000, u64::MAX];
         let mut buf = [0usize; 32];
         for (i, &pc) in pcs.iter().enumerate() {
             for k in 0..400u64 {
@@ -653,7 +653,7 @@ mod tests {
         }
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = handler as usize;
+            sa.sa_sigaction = handler as *const () as usize;
             libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
             libc::raise(libc::SIGUSR2);
         }
@@ -670,7 +670,7 @@ mod tests {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
             let objs = imp::objects();
-            let here = fast_equals_libgcc as usize;
+            let here = fast_equals_libgcc as *const () as usize;
             let me = objs.iter().find(|o| o.text.contains(&here)).expect("own object listed");
             let ((_, hdr), (_, ef)) = me.eh.as_ref().expect("own object has .eh_frame_hdr");
             assert_eq!(hdr[0], 1, "eh_frame_hdr version");

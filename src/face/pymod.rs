@@ -469,13 +469,18 @@ fn get_policy() -> &'static str {
     SETTINGS.policy().name()
 }
 
-/// Reports since the last call, oldest first, as dicts (docs/REPORTS.md).
+/// Reports since the last call, oldest first, as dicts (docs/REPORTS.md),
+/// each with its text rendering under "text".
 #[pyfunction]
 fn take_reports(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let json = py.import("json")?;
     let list = PyList::empty(py);
     for r in crate::diag::report::take_reports() {
-        list.append(json.call_method1("loads", (r.json(),))?)?;
+        let d = json.call_method1("loads", (r.json(),))?;
+        // The text report too, so that the pytest plugin shows what the
+        // log shows (with the window's count).
+        d.set_item("text", r.text())?;
+        list.append(d)?;
     }
     Ok(list)
 }

@@ -1050,7 +1050,7 @@ mod tests {
         t.raw_budget = 10;
         t.set_closed_queue_max(1);
         let data = b"0123456789abcdef";
-        let mut open_with_raw = |t: &mut HandleTable, n: usize| {
+        let open_with_raw = |t: &mut HandleTable, n: usize| {
             let h = t.open(1, false);
             let r = unsafe { RawData::copy_read_only(data.as_ptr(), n, "test") }.unwrap();
             t.extra_mut(decode(h).unwrap().0).raw.push(r);
