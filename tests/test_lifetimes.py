@@ -131,10 +131,12 @@ print(json.dumps({"leaks": leaks, "all": everything, "text": text, "after": afte
     assert out["reports"] == []
 
 
-def test_open_builder_in_exit_summary_json(lifeext_dir, tmp_path):
+@pytest.mark.parametrize("traces", ["16", "0"])
+def test_open_builder_in_exit_summary_json(lifeext_dir, tmp_path, traces):
+    # With per-handle stack traces or without (sites only, the default).
     log = tmp_path / "leaks.jsonl"
     r, _ = run_script(PRELUDE + "m.open_builders()\n", lifeext_dir,
-                      {"HPY_DEBUG_EXIT_REPORT": "1", "HPY_DEBUG_TRACES": "16", "HPY_DEBUG_LOG": str(log),
+                      {"HPY_DEBUG_EXIT_REPORT": "1", "HPY_DEBUG_TRACES": traces, "HPY_DEBUG_LOG": str(log),
                        "HPY_DEBUG_LOG_FORMAT": "json"})
     assert r.returncode == 0, r.stderr
     recs = [json.loads(l) for l in log.read_text().splitlines()]

@@ -270,14 +270,48 @@ impl DebugAux {
         self.origin().map_or(-1, |o| o.0)
     }
 
+    /// Its own stack when stack traces are on, else its site's first one.
     #[getter]
     fn allocation_stacktrace(&self) -> Option<String> {
-        self.origin()?.1.map(|t| t.render("  "))
+        let (_, trace, _) = self.origin()?;
+        if let Some(t) = trace {
+            return Some(t.render("  "));
+        }
+        let site = AUX.lock().site_of(self.index);
+        let t = SITES.lock().get(site)?.trace.clone()?;
+        Some(t.render("  "))
     }
 
     #[getter]
     fn allocation_site(&self) -> Option<String> {
-        self.origin()?.1?.site().map(|f| f.text())
+        let (_, trace, _) = self.origin()?;
+        match trace {
+            Some(t) => t.site().map(|f| f.text()),
+            None => {
+                let site = AUX.lock().site_of(self.index);
+                SITES.lock().get_mut(site)?.site().map(|s| s.text())
+            }
+        }
+    }
+
+    /// Where it was opened (0 unknown), as `DebugHandle.site_id`.
+    #[getter]
+    fn site_id(&self) -> u32 {
+        if self.origin().is_none() {
+            return 0;
+        }
+        AUX.lock().site_of(self.index)
+    }
+
+    /// The innermost Python frame when it was opened, as `DebugHandle.python_site`.
+    #[getter]
+    fn python_site(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let site = AUX.lock().site_of(self.index);
+        let loc = SITES.lock().get(site).and_then(|s| s.python.clone());
+        match loc {
+            Some(p) => Ok(Some(json_value(py, &crate::diag::report::python_json(&p))?)),
+            None => Ok(None),
+        }
     }
 
     /// Cancel the builder or close the tracker now. FOR TESTS ONLY.

@@ -425,7 +425,7 @@ macro_rules! builder_fns {
                 // As the universal context: the error surfaces at Build.
                 return $B::NULL;
             }
-            $B::from_raw(open_aux($kind, ub.raw()))
+            $B::from_raw(open_aux($kind, ub.raw(), call.ra))
         }
 
         pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
@@ -470,13 +470,18 @@ macro_rules! builder_fns {
     };
 }
 
-/// Open a builder or tracker in the current leak-detector epoch, with the
-/// site that opened it when stack traces are on (as handles).
-fn open_aux(kind: AuxKind, ub: isize) -> isize {
+/// Open a builder or tracker in the current leak-detector epoch, in the
+/// API call whose return address into the extension is `ra`: its site is
+/// recorded as a handle's is (and its stack when stack traces are on).
+fn open_aux(kind: AuxKind, ub: isize, ra: usize) -> isize {
     let limit = crate::state::ctx::SETTINGS.stack_trace_limit();
     let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let site = site_here(ra);
     let epoch = TABLE.lock().current_epoch();
-    AUX.lock().open(kind, ub, epoch, trace)
+    let mut aux = AUX.lock();
+    let h = aux.open(kind, ub, epoch, trace);
+    aux.set_site(h, site);
+    h
 }
 
 /// Cancel a builder or close a tracker from outside any call (the Python
@@ -536,8 +541,8 @@ builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBui
 // ~~~ trackers: implemented here, holding debug handles ~~~
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
-    let _call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
-    HPyTracker::from_raw(open_aux(AuxKind::Tracker, 0))
+    let call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
+    HPyTracker::from_raw(open_aux(AuxKind::Tracker, 0, call.ra))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {

@@ -73,6 +73,8 @@ struct AuxSlot {
     /// Leak-detector epoch at `open`, and where it was opened.
     epoch: i64,
     opened_at: Option<Trace>,
+    /// Where it was opened: an id of the site table (0 unknown).
+    site: u32,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -111,7 +113,7 @@ impl AuxTables {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(AuxSlot { key: (u32::MAX >> 1) << 1, kind, ub: 0, tracked: Vec::new(), epoch: 0, opened_at: None });
+                self.slots.push(AuxSlot { key: (u32::MAX >> 1) << 1, kind, ub: 0, tracked: Vec::new(), epoch: 0, opened_at: None, site: 0 });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -123,6 +125,7 @@ impl AuxTables {
         s.tracked.clear();
         s.epoch = epoch;
         s.opened_at = trace;
+        s.site = 0;
         let h = encode(index, s.key >> 1);
         if let Some(k) = kind.builder_index() {
             self.last[k] = (h, ub);
@@ -216,6 +219,20 @@ impl AuxTables {
     pub fn is_open(&self, handle: isize) -> bool {
         let Some((index, gen)) = decode(handle) else { return false };
         self.slots.get(index as usize).is_some_and(|s| s.key == (gen << 1) | 1)
+    }
+
+    /// Record the site (see `tables::sites`) where `h`, just opened, was.
+    pub fn set_site(&mut self, h: isize, site: u32) {
+        if let Some((index, _)) = decode(h) {
+            if let Some(s) = self.slots.get_mut(index as usize) {
+                s.site = site;
+            }
+        }
+    }
+
+    /// The site id where slot `index` was opened (0 unknown).
+    pub fn site_of(&self, index: u32) -> u32 {
+        self.slots.get(index as usize).map_or(0, |s| s.site)
     }
 
     /// (epoch, where it was opened, handles it tracks) of slot `index`.
