@@ -93,7 +93,7 @@ fn close_owned_slow(h: HPy, api: &'static str, site: u32) {
     let uh = TABLE.lock().try_close(h.raw(), false, site);
     if uh != 0 {
         record_close_trace(h);
-        if SETTINGS.may_continue() && crate::state::ctx::is_last_reference(HPy::from_raw(uh)) {
+        if SETTINGS.go_on() && crate::state::ctx::is_last_reference(HPy::from_raw(uh)) {
             // A later use of `h` must not reach the freed object.
             TABLE.lock().forget_closed_uh(h.raw());
         }

@@ -97,7 +97,9 @@ impl Settings {
         self.has_callback.load(Ordering::Relaxed)
     }
 
-    /// `may_continue` for the hot paths (the policy resolved at init).
+    /// Whether execution may go on after a report (a callback, or a policy
+    /// other than abort): closed handles' objects must then be tracked more
+    /// carefully.  One load (the policy is resolved at init).
     #[inline(always)]
     pub fn go_on(&self) -> bool {
         self.go_on.load(Ordering::Relaxed)
@@ -138,13 +140,6 @@ impl Settings {
     pub fn set_policy(&self, p: Policy) {
         self.policy.store(p as u8, Ordering::Relaxed);
         self.update_go_on();
-    }
-
-    /// Whether execution may go on after a report (then closed handles'
-    /// objects must be tracked more carefully).
-    #[inline]
-    pub fn may_continue(&self) -> bool {
-        self.has_callback.load(Ordering::Relaxed) || self.policy() != Policy::Abort
     }
 }
 
