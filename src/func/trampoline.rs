@@ -120,10 +120,10 @@ fn result_to_universal_slow(h: HPy, u: Use) -> HPy {
     }
 }
 
-/// The function the universal context is calling through this shim, and
-/// its description for reports.
-unsafe fn pending<F>() -> (F, Callee) {
-    let (f, sig) = ctx::take_pending();
+/// The function the universal context is calling through this shim (whose
+/// signature is `sig`), and its description for reports.
+unsafe fn pending<F>(sig: c_int) -> (F, Callee) {
+    let f = ctx::take_pending();
     if f.is_null() {
         crate::base::bug::fatal_internal("trampoline shim called without a pending function");
     }
@@ -136,7 +136,7 @@ macro_rules! shims {
     ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
         unsafe extern "C" fn $shim<const S: c_int>(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
             let t = ctx::thread();
-            let (f, callee): (unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, _) = pending();
+            let (f, callee): (unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, _) = pending(S);
             $( let $a = Cross::enter($a); )*
             let r = t.with_call_ctx(|dctx| checked::<S, _>(f as *const c_void, dctx, || f(dctx $(, $a)*)));
             $( Cross::leave($a, callee); )*
@@ -219,7 +219,7 @@ impl ArgArray {
 
 unsafe extern "C" fn shim_varargs(_u: *mut HPyContext, self_: HPy, args: *const HPy, nargs: usize) -> HPy {
     let t = ctx::thread();
-    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy, _) = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, usize) -> HPy, _) = pending(sig::VARARGS);
     let s = self_.enter();
     let mut a = ArgArray::open(args, nargs);
     let p = a.as_ptr();
@@ -240,7 +240,7 @@ unsafe fn call_with_array<const S: c_int, N: Copy, R: Back + Returned>(
     kw: HPy,
 ) -> R {
     let t = ctx::thread();
-    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R, _) = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *const HPy, N, HPy) -> R, _) = pending(S);
     let s = self_.enter();
     let k = kw.enter();
     let mut a = ArgArray::open(args, n_items);
@@ -267,7 +267,7 @@ unsafe extern "C" fn shim_newfunc(_u: *mut HPyContext, type_: HPy, args: *const 
 
 unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer, flags: c_int) -> c_int {
     let t = ctx::thread();
-    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int, _) = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer, c_int) -> c_int, _) = pending(sig::GETBUFFERPROC);
     let s = self_.enter();
     let mut dbuf: HPy_buffer = std::mem::zeroed();
     let r = t.with_call_ctx(|d| checked::<{ sig::GETBUFFERPROC }, _>(f as *const c_void, d, || f(d, s, &mut dbuf, flags)));
@@ -282,7 +282,7 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
 
 unsafe extern "C" fn shim_releasebuffer(_u: *mut HPyContext, self_: HPy, view: *mut HPy_buffer) {
     let t = ctx::thread();
-    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer), _) = pending();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy, *mut HPy_buffer), _) = pending(sig::RELEASEBUFFERPROC);
     let s = self_.enter();
     let mut dbuf = *view;
     dbuf.obj = dbuf.obj.enter();
@@ -349,7 +349,7 @@ pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     let s = sig as usize;
     let shim = if s < 64 { (*std::ptr::addr_of!(SHIMS))[s] } else { 0 };
     if shim > NO_SHIM {
-        ctx::set_pending(func, sig);
+        ctx::set_pending(func);
         return (ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked())(ctx::uctx(), sig, shim as *const c_void, args);
     }
     call_real_slow(sig, func, args)
@@ -368,7 +368,7 @@ unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut 
     }
     match shim {
         Some(shim) => {
-            ctx::set_pending(func, sig);
+            ctx::set_pending(func);
             forward(ctx::uctx(), sig, shim, args)
         }
         None => forward(ctx::uctx(), sig, func, args),

@@ -127,28 +127,27 @@ pub fn caller_ra() -> usize {
 /// the reference count can be read without a call.
 static CPYTHON_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// `is_last_reference` for the close fast path: on CPython a load and a
-/// compare inline, elsewhere the call.
+/// Whether closing universal handle `uh` (not null) drops the object's
+/// last reference (the caller is about to close it).  On CPython a load
+/// and a compare, inline (the close fast path asks it).
 #[inline(always)]
 pub fn dies_on_close(uh: HPy) -> bool {
     if CPYTHON_HANDLES.load(Ordering::Relaxed) {
-        // Not null: it came from an open handle.
         return unsafe { *((uh.raw() - 1) as *const isize) } <= 1;
     }
-    is_last_reference(uh)
+    last_reference_by_call(uh)
 }
 
-/// Whether closing universal handle `uh` drops the object's last reference
-/// (the caller is about to close it).
-#[inline(never)]
+/// `dies_on_close` for any handle (null: no object, nothing dies).
 pub fn is_last_reference(uh: HPy) -> bool {
-    if uh.is_null() {
-        return false;
-    }
+    !uh.is_null() && dies_on_close(uh)
+}
+
+/// Another universal context: ask it for the object and read its count.
+#[cold]
+#[inline(never)]
+fn last_reference_by_call(uh: HPy) -> bool {
     unsafe {
-        if CPYTHON_HANDLES.load(Ordering::Relaxed) {
-            return *((uh.raw() - 1) as *const isize) <= 1;
-        }
         let o = (u().AsPyObject.unwrap_unchecked())(uctx(), uh) as *mut pyo3::ffi::PyObject;
         if o.is_null() {
             return false;
@@ -185,20 +184,17 @@ pub fn settings_changed() {
 /// the GIL with nothing in between that could release it (the universal
 /// context only converts the arguments), so one global is enough.
 static PENDING: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-/// Its `HPyFunc_Signature`, for reports.
-static PENDING_SIG: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 #[inline]
-pub fn set_pending(func: *const c_void, sig: i32) {
+pub fn set_pending(func: *const c_void) {
     PENDING.store(func as *mut c_void, Ordering::Relaxed);
-    PENDING_SIG.store(sig, Ordering::Relaxed);
 }
 
 #[inline]
-pub fn take_pending() -> (*const c_void, i32) {
+pub fn take_pending() -> *const c_void {
     let f = PENDING.load(Ordering::Relaxed);
     PENDING.store(ptr::null_mut(), Ordering::Relaxed);
-    (f, PENDING_SIG.load(Ordering::Relaxed))
+    f
 }
 
 /// Per-thread state.

@@ -809,7 +809,7 @@ impl HandleTable {
         self.slots.get(index as usize).map_or((0, 0), |s| (s.opened, s.closed))
     }
 
-    /// `forget_uh` of the slot `close_fast` just closed (one store).
+    /// `forget_closed_uh` of the slot `close_fast` just closed (one store).
     #[inline(always)]
     pub fn forget_closed_in(&mut self, index: u32) {
         self.slot_mut(index).uh = 0;
@@ -818,17 +818,6 @@ impl HandleTable {
     /// Whether the slot's handle is an argument handle (the runtime's).
     pub fn is_argument(&self, index: u32) -> bool {
         self.slots.get(index as usize).is_some_and(|s| s.has(F_BORROWED))
-    }
-
-    /// Forget what the closed handle in `index` wrapped (its object died
-    /// at the close): a later misuse must not forward it.
-    #[inline]
-    pub fn forget_uh(&mut self, index: u32) {
-        if let Some(s) = self.slots.get_mut(index as usize) {
-            if s.key & KEY_LIVE == 0 {
-                s.uh = 0;
-            }
-        }
     }
 
     /// State, current handle value and universal handle of a slot.
