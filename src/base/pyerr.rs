@@ -73,7 +73,7 @@ pub fn init() {
         return;
     }
     unsafe {
-        if pyo3::ffi::Py_Version & 0xffff_0000 != 0x030b_0000 {
+        if !crate::base::pyframe::runtime_version().starts_with("3.11.") {
             return;
         }
         let rt = libc::dlsym(libc::RTLD_DEFAULT, c"_PyRuntime".as_ptr()) as *const u8;

@@ -38,9 +38,15 @@ extern "C" {
     static _PyRuntime: u8;
 }
 
+/// The running interpreter's version string ("3.11.7 (main, ...)"): read at
+/// run time, since one build may meet another patch release.
+pub fn runtime_version() -> String {
+    unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy().into_owned()
+}
+
 /// Find out whether the interpreter is one whose frames we can read.
 pub fn init() {
-    let v = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy();
+    let v = runtime_version();
     let ok = cfg!(all(target_pointer_width = "64", target_os = "linux")) && v.starts_with("3.11.");
     let slot = if ok { std::ptr::addr_of!(_PyRuntime) as usize + RUNTIME_TSTATE_CURRENT } else { std::ptr::addr_of!(NO_TSTATE) as usize };
     TSTATE_SLOT.store(slot as *mut usize, Ordering::Relaxed);
