@@ -113,17 +113,28 @@ mod tls {
         v
     }
 
-    /// Every (module name, address of this thread's word) in the TLS
-    /// segments of the loaded objects that holds `value`.
-    pub fn words_holding(value: usize) -> Vec<(String, usize, usize)> {
+    /// Every (object name, offset in its TLS segment, address in this
+    /// thread) of a word that holds `value`, in the TLS segment of the
+    /// loaded object whose code contains `anchor` (libpython, or the
+    /// executable when Python is linked in).
+    pub fn words_holding(value: usize, anchor: usize) -> Vec<(String, usize, usize)> {
         struct Acc {
             value: usize,
+            anchor: usize,
             found: Vec<(String, usize, usize)>,
         }
         unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
             let acc = &mut *(data as *mut Acc);
             let info = &*info;
             if info.dlpi_tls_data.is_null() {
+                return 0;
+            }
+            let phdrs = std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            let holds_anchor = phdrs.iter().any(|ph| {
+                let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                ph.p_type == libc::PT_LOAD && (start..start + ph.p_memsz as usize).contains(&acc.anchor)
+            });
+            if !holds_anchor {
                 return 0;
             }
             for i in 0..info.dlpi_phnum as usize {
@@ -143,7 +154,7 @@ mod tls {
             }
             0
         }
-        let mut acc = Acc { value, found: Vec::new() };
+        let mut acc = Acc { value, anchor, found: Vec::new() };
         unsafe { libc::dl_iterate_phdr(Some(each), &mut acc as *mut Acc as *mut libc::c_void) };
         acc.found
     }
@@ -186,7 +197,9 @@ pub fn read_tls(_off: isize) -> usize {
 /// proven to be the same in another thread (static TLS).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 fn locate_tls(ts: usize) -> Result<isize, String> {
-    let found = tls::words_holding(ts);
+    // libpython's (or the executable's) code: where `PyThreadState_Get` is.
+    let anchor = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"PyThreadState_Get".as_ptr()) } as usize;
+    let found = tls::words_holding(ts, anchor);
     let [(name, rel, at)] = found.as_slice() else {
         return Err(format!("the current thread state is in {} TLS words, not one", found.len()));
     };
@@ -222,7 +235,7 @@ mod tests {
         // Rust's own thread-locals of this test binary are static TLS.
         let v = 0x5eed_0000_1234usize;
         MARK.with(|m| m.set(v));
-        let found = tls::words_holding(v);
+        let found = tls::words_holding(v, tls::words_holding as *const () as usize);
         assert_eq!(found.len(), 1, "{:?}", found);
         let off = found[0].2 as isize - tls::thread_pointer() as isize;
         assert_eq!(tls::read(off), v);
