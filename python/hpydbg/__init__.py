@@ -172,7 +172,9 @@ def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
     Works whether or not ``hpy.universal`` was already imported.  With
     ``modules="all"`` every HPy universal module loaded from now on is loaded
     in debug mode; with a list of names, those modules.  Modules loaded
-    before this call keep the context they were loaded with.
+    before this call keep the context they were loaded with.  With
+    ``HPY_DEBUG_STUBS=1`` in the environment, HPy 0.9.0 loader stubs that
+    import ``pkg_resources`` are loaded by hpydbg (without it) from now on.
     """
     global _enabled, _debug_modules
     if modules is not None:
@@ -195,6 +197,9 @@ def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
         ld._debug = _debug
     _install_bootstrap_hook(universal)
     _install_load_hook(universal)
+    if os.environ.get("HPY_DEBUG_STUBS", "").strip().lower() in ("1", "true", "yes", "on"):
+        from . import _stubs
+        _stubs.install_finder()
     _enabled = True
 
 
