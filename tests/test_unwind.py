@@ -5,6 +5,7 @@ Python into the extension again, in the main thread and another thread.
 
 hpydbg's hidden `_unwind_check(True)` makes every `Trace::capture` that the
 fast unwinder served also capture with libgcc's and compare the two."""
+import sys
 import textwrap
 from pathlib import Path
 
