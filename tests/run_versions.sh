@@ -3,7 +3,9 @@
 # after the full suite.  For each version: a fresh venv with the newest pip and
 # setuptools, `pip install '.[test]'`, the demo, the leak cases (-O0 and -O3),
 # the real-report tests, the pytest plugin tests and a conformance sample (the
-# full `-k debug` suite on 3.12).  Ends with one summary line per version.
+# full `-k debug` suite on 3.12), and `pip wheel .`: the wheel installed into
+# another fresh venv runs the demo with no cargo or rustc on PATH.  Ends with
+# one summary line per version.
 #
 # Usage: bash tests/run_versions.sh [VERSION ...]   (default: 3.8 3.9 3.10 3.12 3.13)
 # Interpreters: pyenv's ($PYENV_ROOT/versions/X.Y.*), else pythonX.Y on PATH.
@@ -33,6 +35,10 @@ interpreter() {
     [ -n "$p" ] || p=$(command -v "python$v")
     echo "$p"
 }
+
+# PATH without the Rust toolchain, for the wheel's demo.
+NO_RUST_PATH=$(printf '%s' "$PATH" | tr ':' '\n' | while read -r d; do
+    [ -x "$d/cargo" ] || [ -x "$d/rustc" ] || printf '%s:' "$d"; done | sed 's/:$//')
 
 declare -A SUMMARY
 START_ALL=$SECONDS
@@ -75,6 +81,16 @@ for v in "${VERSIONS[@]}"; do
         else
             step conformance-sample "$vpy" tests/conformance/run.py -n 2 "${CONFORMANCE_SAMPLE[@]}"
         fi
+        # The wheel works where there is no Rust toolchain.
+        wheels=$WORK/wheels-$v wvenv=$WORK/venv-$v-wheel
+        rm -rf "$wheels" "$wvenv"
+        step wheel bash -c "'$vpy' -m pip wheel -q --disable-pip-version-check --no-deps -w '$wheels' '$ROOT' &&
+            '$py' -m venv '$wvenv' &&
+            '$wvenv/bin/python' -m pip install -q --disable-pip-version-check -U pip setuptools &&
+            '$wvenv/bin/python' -m pip install -q --disable-pip-version-check '$wheels'/hpydbg-*.whl &&
+            cd '$WORK' && env PATH=$NO_RUST_PATH sh -c '! command -v cargo && ! command -v rustc' &&
+            env PATH=$NO_RUST_PATH '$wvenv/bin/python' -m hpydbg demo 2>&1 | tee wheel-demo-$v.out &&
+            grep -q 'from Python: <string>:3 in <module>' wheel-demo-$v.out"
     fi
     ok=$(printf '%s\n' "${results[@]}" | grep -c ' ok$')
     bad=$(printf '%s\n' "${results[@]}" | grep ' FAILED$' | sed 's/ FAILED$//' | paste -sd, -)
