@@ -145,6 +145,39 @@ def pytest_configure(config: pytest.Config) -> None:
         _activate(config)
 
 
+# HPy 0.9.0's loader stubs import pkg_resources (gone in setuptools>=81): a
+# test or module failing on it gets one line naming the stub and the fixes,
+# with or without --hpy-debug (the report carries it, so xdist shows it too).
+def _stub_hint(report: Any, call: Any) -> None:
+    excinfo = getattr(call, "excinfo", None)
+    if excinfo is None or not report.failed:
+        return
+    from hpydbg._stubs import diagnose
+    hint = diagnose(excinfo.value)
+    if hint:
+        report.sections.append(("hpydbg: loader stub", hint))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    _stub_hint(outcome.get_result(), call)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    _stub_hint(report, getattr(report, "call", None))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    hints = sorted({text for reports in terminalreporter.stats.values() for r in reports
+                    for name, text in getattr(r, "sections", ()) if name == "hpydbg: loader stub"})
+    for hint in hints:
+        terminalreporter.write_line(hint)
+
+
 @pytest.fixture
 def hpy_debug(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Control hpy.debug from within a test, and check that the test does not
