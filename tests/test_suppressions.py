@@ -40,7 +40,7 @@ def test_new():
 
 BASELINE = f"""\
 # hpydbg suppressions: the baseline of a run (pytest --hpy-debug-write-baseline).
-# One entry per class and C function/file; 'lines' and 'seen' are hints, not matched.
+# One entry per class, C function/file and caller; 'lines' and 'seen' are hints, not matched.
 # 3 entries.
 
 [[suppress]]

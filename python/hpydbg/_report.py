@@ -216,6 +216,8 @@ def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
     """Leaked handles as findings (see ``hpydbg.suppressions``): one per
     allocation site and object type, biggest first; each keeps its
     ``handles`` (not serialisable: drop it before sending)."""
+    from .logs import finding_key
+
     groups: "OrderedDict[tuple, List[Any]]" = OrderedDict()
     memo = _SiteMemo()
     for h in handles:
@@ -223,9 +225,11 @@ def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
     out = []
     for (site, tname), hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         callers = python_callers(hs) or list(python_fallback or [])
-        out.append({"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
-                    "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
-                    "test": test, "handles": hs})
+        f = {"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
+             "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
+             "test": test, "handles": hs}
+        f["key"] = finding_key(f)
+        out.append(f)
     return out
 
 
@@ -337,7 +341,10 @@ def exit_code_on_findings(env: Mapping[str, str] = os.environ) -> Optional[int]:
 
 
 def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Misuse reports (``take_reports()``) as findings (``hpydbg.suppressions``)."""
+    """Misuse reports (``take_reports()``: one per finding of the window,
+    with its count and Python callers) as findings (``hpydbg.suppressions``)."""
+    from .logs import finding_key
+
     out = []
     for r in reports:
         if r.get("event", "misuse") == "leak":
@@ -348,10 +355,15 @@ def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]
         if not site and isinstance(fn, Mapping) and fn.get("name"):
             # a return-time report: the extension function it concerns
             site = {"function": fn["name"], "file": None, "line": None, "object": None}
-        out.append({"class": r.get("class") or "misuse", "count": 1, "site": site,
-                    "python": [dict(py, count=1)] if isinstance(py, Mapping) else [],
-                    "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
-                    "report": dict(r)})
+        callers = [dict(c) for c in r.get("callers") or [] if isinstance(c, Mapping) and c.get("file")]
+        if not callers and isinstance(py, Mapping):
+            callers = [dict(py, count=int(r.get("count") or 1))]
+        f = {"class": r.get("class") or "misuse", "count": int(r.get("count") or 1), "site": site,
+             "chain": r.get("chain") or [], "caller": r.get("caller"), "python": callers,
+             "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
+             "uses": r.get("uses"), "report": dict(r)}
+        f["key"] = finding_key(dict(f, function=fn))
+        out.append(f)
     return out
 
 
