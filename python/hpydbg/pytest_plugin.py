@@ -348,6 +348,14 @@ class HPyDebugSession:
         if self.supp is not None:
             self.supp.add_usage(d.get("usage", []))
 
+    def _failed_ids(self, stats: Optional[Mapping[str, Any]]) -> set:
+        """The tests that had findings and that pytest counts as failed or
+        in error (not a skip, an xfail or a rerun)."""
+        ours = {nodeid for nodeid, _ in self.failed}
+        if stats is None:
+            return ours
+        return {getattr(r, "nodeid", None) for k in ("failed", "error") for r in stats.get(k, [])} & ours
+
     def _failed_headline(self, stats: Optional[Mapping[str, Any]]) -> str:
         """How many tests failed on findings, counted as pytest counts its
         "failed" and "error" reports (a rerun, a skip or an xfail is not a
@@ -363,12 +371,11 @@ class HPyDebugSession:
             text += f", {e} error{'s' if e != 1 else ''} (at setup or teardown)"
         return text
 
-    def _finding_lines(self) -> List[str]:
-        """Each finding of the failed tests once (``finding_key``), biggest
-        first, with its count, Python callers and tests."""
+    def _finding_lines(self, failed: set) -> List[str]:
+        """Each finding of the ``failed`` tests once (``finding_key``),
+        biggest first, with its count, Python callers and tests."""
         from hpydbg.logs import finding_key, site_text
 
-        failed = {nodeid for nodeid, _ in self.failed}
         groups: Dict[str, Dict[str, Any]] = {}
         for f in self.findings:
             if f.get("suppressed") or f.get("test") not in failed:
@@ -393,7 +400,7 @@ class HPyDebugSession:
                 shown = ", ".join(f"{os.path.basename(str(k[0]))}:{k[1]} ({n})" for k, n in callers[:3])
                 more = f" and {len(callers) - 3} more" if len(callers) > 3 else ""
                 lines.append(f"      from Python: {shown}{more}")
-            tests = list(g["tests"])
+            tests = sorted(g["tests"])
             more = f" and {len(tests) - SUMMARY_TESTS} more" if len(tests) > SUMMARY_TESTS else ""
             lines.append(f"      tests ({len(tests)}): {', '.join(tests[:SUMMARY_TESTS])}{more}")
         if len(ordered) > SUMMARY_FINDINGS:
@@ -419,7 +426,7 @@ class HPyDebugSession:
                              "--hpy-debug-outside=warn)")
         if self.failed:
             lines.append(self._failed_headline(stats) + ":")
-            lines.extend(self._finding_lines())
+            lines.extend(self._finding_lines(self._failed_ids(stats)))
         if self.supp is not None:
             lines.extend(self.supp.summary_lines())
         if self.baseline_path and hasattr(self, "baseline_entries"):
