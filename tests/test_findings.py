@@ -353,3 +353,34 @@ def test_a_test_shows_a_bounded_number_of_lines(project):
     assert sum(1 for l in lines if re.match(r"^  \d+ x use-after-close in HPy_Repr\(\) at f\d+ at /p/x\.c:\d+", l)) == 20
     assert lines[-1] == f"  ... and 17 more findings ({sum(range(24, 41))} uses)"
     assert len(lines) <= 3 * 3 + 3 + 20 + 2
+
+
+LATE = """\
+import findings
+class D:
+    def __del__(self):
+        for i in range(5):
+            findings.one_bug(1)
+        findings.star([1])
+for i in range(3):
+    findings.one_bug(i)
+d = D()   # dies as the interpreter shuts down, after the exit summary
+"""
+
+
+def test_reports_of_destructors_after_the_exit_summary_are_marked_and_counted(work):
+    (work / "prog.py").write_text(LATE)
+    r = run_prog(work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    err = r.stderr
+    summary = err.index("hpydbg: 3 x use after close")
+    late = "hpydbg: after the exit summary (while the interpreter shut down):\n"
+    # a full report made after the summary says so; the final summary has the total
+    assert err.index(late + "Invalid usage of already closed handle") > summary
+    assert re.search(r"^" + re.escape(late) + r"hpydbg: 8 x use after close \[use-after-close\]", err, re.M)
+    # and the log of the process counts every use
+    r = run_prog(work, HPY_DEBUG_LOG="log-%p.jsonl", HPY_DEBUG_LOG_FORMAT="json")
+    from hpydbg import logs as L
+
+    groups = L.merge(L.read_logs([str(p) for p in work.glob("log-*.jsonl")]))
+    assert sorted((g["count"], g["site"]["function"]) for g in groups) == [(1, "Bag::operator*"), (8, "repr_closed")]

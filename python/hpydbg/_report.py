@@ -423,6 +423,13 @@ def print_exit_summary() -> None:
 
     if not _hpydbg.context_created():
         return
+    # Cyclic garbage dies now, so that what its destructors report comes
+    # before the summary (what dies later, as the interpreter shuts down,
+    # is marked and summarised again at the very end: emit_repeats).
+    import gc
+    gc.collect()
+    sys.stdout.flush()
+    sys.stderr.flush()
     quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
     found = sum(report_at_end(_hpydbg.get_open_handles(0),
                               " (open when the program exited)", quiet))

@@ -207,7 +207,8 @@ fn resolve_uncached(ip: usize) -> Vec<Frame> {
     if let Some((path, bias)) = object_file(ip) {
         // Return addresses point after the call: look up the byte before.
         let probe = (ip.wrapping_sub(1).wrapping_sub(bias)) as u64;
-        LOADERS.with(|l| {
+        // (try_with: at the very end of the process the thread-locals may be gone)
+        let _ = LOADERS.try_with(|l| {
             let mut l = l.borrow_mut();
             let Some(loader) = l.entry(path.clone()).or_insert_with(|| addr2line::Loader::new(&path).ok()) else { return };
             // Every frame at the address, innermost first (inlined ones

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -773,13 +774,40 @@ const SHOWN_PER_FINDING: usize = 5;
 /// site: its total, its callers, use sites and tests with their counts.
 /// For the end of a run; returns how many.
 pub fn emit_repeats() -> usize {
+    let n = summaries(false);
+    if !SUMMARY_DONE.swap(true, Ordering::Relaxed) {
+        // Destructors run while the interpreter shuts down, after this
+        // summary: what they add is summarised again at the very end.
+        unsafe { libc::atexit(late_summaries) };
+    }
+    n
+}
+
+/// The exit summary was written: reports made after it say so.
+static SUMMARY_DONE: AtomicBool = AtomicBool::new(false);
+/// The totals that summary gave, by finding.
+static SUMMARISED: Mutex<Option<HashMap<repeats::Fid, u64>>> = Mutex::new(None);
+const LATE: &str = "hpydbg: after the exit summary (while the interpreter shut down):\n";
+
+extern "C" fn late_summaries() {
+    summaries(true);
+}
+
+/// The summaries of `emit_repeats`; `late`: only those whose totals grew
+/// since (a later `repeat` record of a finding supersedes the earlier one).
+fn summaries(late: bool) -> usize {
     let limit = repeats::limit();
+    let done = lock(&SUMMARISED).clone().unwrap_or_default();
     let rows: Vec<(Report, repeats::Summary)> = lock(&FIRSTS)
         .iter()
         .filter_map(|r| Some((r.clone(), repeats::summary(r.fid?))))
         .filter(|(r, s)| s.counts.total > limit || s.callers.len() > 1 || (r.class == "wrong-context" && s.uses.len() > 1))
+        .filter(|(r, s)| !late || r.fid.and_then(|f| done.get(&f)) != Some(&s.counts.total))
         .collect();
     for (r, s) in &rows {
+        if let Some(f) = r.fid {
+            lock(&SUMMARISED).get_or_insert_with(HashMap::new).insert(f, s.counts.total);
+        }
         let total = s.counts.total;
         let shown = total.min(limit);
         let mut text = format!(
@@ -825,7 +853,11 @@ pub fn emit_repeats() -> usize {
             tests_json(s, true),
             std::process::id()
         );
-        log::emit(r.class, &text, &json);
+        if late {
+            log::emit_direct(&format!("{}{}", LATE, text), &json);
+        } else {
+            log::emit(r.class, &text, &json);
+        }
     }
     rows.len()
 }
@@ -929,7 +961,8 @@ fn finding(key: repeats::Key, cb: Callback, policy: bool, build: impl FnOnce() -
         r.callback = callback.is_some();
         r.total = seen.total;
         if seen.total <= repeats::limit() {
-            log::emit(r.class, &r.text(), &r.json());
+            let text = if SUMMARY_DONE.load(Ordering::Relaxed) { format!("{}{}", LATE, r.text()) } else { r.text() };
+            log::emit(r.class, &text, &r.json());
         }
         if seen.total == 1 {
             lock(&FIRSTS).push(r.clone());
