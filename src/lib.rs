@@ -13,7 +13,7 @@
 //! | 2 tables | `tables::handles`, `tables::builders`, `tables::sites`, `tables::fields` | the handle table (slot + generation), the builder/tracker table, the table of open/close sites, what field and global stores wrote |
 //! | 3 state | `state::settings`, `state::ctx`, `state::ctxpool` | settings; the contexts, the shared tables and per-thread call state; the 2^20 per-call context addresses |
 //! | 4 diag | `diag::log`, `diag::repeats`, `diag::describe`, `diag::report`, `diag::errstate`, `diag::signals` | where reports go; counting repeated reports; safe descriptions of objects and exceptions; what a report says and what the policy does; the error protocol (exception state); raw-data faults |
-//! | 5 func | `func::call`, `func::generated`, `func::manual`, `func::execution`, `func::fields`, `func::trampoline`, `func::functable` | the context's functions: one call's checks, generated and hand-written wrappers, leaving/re-entering Python, fields and globals, calls into the extension, the function table |
+//! | 5 func | `func::call`, `func::generated`, `func::manual`, `func::builders`, `func::pointers`, `func::execution`, `func::fields`, `func::trampoline`, `func::functable` | the context's functions: one call's checks, generated and hand-written wrappers, builders and the contract on their items, which pointer arguments may be NULL, leaving/re-entering Python, fields and globals, calls into the extension, the function table |
 //! | 6 face | `face::exports`, `face::interpose`, `face::pymod` | what the outside sees: the C exports, the redirection of `hpy.universal`, the Python module |
 #![recursion_limit = "512"]
 

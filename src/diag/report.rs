@@ -825,6 +825,20 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
     })
 }
 
+/// A builder's items misused (index out of range, an item set twice, an
+/// item never set by Build): the site of the call, and where the builder
+/// was opened (`opened`, an id of the site table); then the policy.
+pub fn builder_item(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str, opened: u32, note: Option<String>) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::None, true, || {
+        let mut r = Report::new(class, Some(api), message, detail, todo).here();
+        if opened != 0 {
+            r.opened_site = site_ref(opened);
+        }
+        r.note = note;
+        r
+    })
+}
+
 /// HPy_NULL passed where the API needs an object.  HPy defines most API
 /// functions to raise SystemError on HPy_NULL (and HPy's own tests rely on
 /// it), so unless the universal context would crash (`crashes`), the default
@@ -844,6 +858,21 @@ pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outc
         .here();
         r.use_ = Some(Use::Arg { api, name });
         r
+    })
+}
+
+/// A NULL pointer argument that CPython would dereference (the rule:
+/// `func::pointers`); the call is not made.
+pub fn null_pointer(api: &'static str, name: &'static str) -> Outcome {
+    finding(key_here("null-pointer", Some(api)), Callback::None, true, || {
+        Report::new(
+            "null-pointer",
+            Some(api),
+            "Invalid usage of a NULL pointer",
+            format!("argument '{}' of {}() is NULL: the universal context passes it to CPython, which dereferences it", name, api),
+            "check the pointer before the call (a lookup that found nothing? a failed conversion?)",
+        )
+        .here()
     })
 }
 
