@@ -827,9 +827,10 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
 
 /// A builder's items misused (index out of range, an item set twice, an
 /// item never set by Build): the site of the call, and where the builder
-/// was opened (`opened`, an id of the site table); then the policy.
+/// was opened (`opened`, an id of the site table); then the callback of
+/// `set_on_invalid_builder_handle`, or the policy.
 pub fn builder_item(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str, opened: u32, note: Option<String>) -> Outcome {
-    finding(key_here(class, Some(api)), Callback::None, true, || {
+    finding(key_here(class, Some(api)), Callback::Builder, true, || {
         let mut r = Report::new(class, Some(api), message, detail, todo).here();
         if opened != 0 {
             r.opened_site = site_ref(opened);
@@ -862,9 +863,10 @@ pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outc
 }
 
 /// A NULL pointer argument that CPython would dereference (the rule:
-/// `func::pointers`); the call is not made.
+/// `func::pointers`); the call is not made, whatever the callback of
+/// `set_on_invalid_handle` or the policy say.
 pub fn null_pointer(api: &'static str, name: &'static str) -> Outcome {
-    finding(key_here("null-pointer", Some(api)), Callback::None, true, || {
+    finding(key_here("null-pointer", Some(api)), Callback::Handle, true, || {
         Report::new(
             "null-pointer",
             Some(api),

@@ -23,7 +23,7 @@
 
 use crate::abi::*;
 use crate::func::call::{site_here, Call, Skip};
-use crate::state::ctx::{builders_are_pyobjects, AUX, TABLE};
+use crate::state::ctx::{universal_is_cpython, AUX, TABLE};
 use crate::tables::builders::{AuxError, AuxKind};
 use crate::tables::handles::index_of;
 use crate::diag::report::{self, Outcome};
@@ -45,7 +45,7 @@ unsafe fn items(kind: AuxKind, ub: isize) -> (*mut *mut PyObject, HPy_ssize_t) {
 /// and its item not set yet.
 #[inline(always)]
 unsafe fn slot_free(kind: AuxKind, ub: isize, index: HPy_ssize_t) -> bool {
-    if ub == 0 || !builders_are_pyobjects() {
+    if ub == 0 || !universal_is_cpython() {
         return false;
     }
     let (items, size) = items(kind, ub);
@@ -56,7 +56,7 @@ unsafe fn slot_free(kind: AuxKind, ub: isize, index: HPy_ssize_t) -> bool {
 #[cold]
 #[inline(never)]
 unsafe fn check_set(call: &Call, kind: AuxKind, h: isize, ub: isize, index: HPy_ssize_t) -> Result<(), Skip> {
-    if ub == 0 || !builders_are_pyobjects() {
+    if ub == 0 || !universal_is_cpython() {
         return Ok(());
     }
     let (items, size) = items(kind, ub);
@@ -94,7 +94,7 @@ unsafe fn check_set(call: &Call, kind: AuxKind, h: isize, ub: isize, index: HPy_
 /// At `Build`: every item must have been set.  Going on, the missing ones
 /// are set to `None`; `Err`: the builder was cancelled, no result.
 unsafe fn check_complete(call: &Call, kind: AuxKind, h: isize, ub: isize) -> Result<(), Skip> {
-    if ub == 0 || !builders_are_pyobjects() {
+    if ub == 0 || !universal_is_cpython() {
         return Ok(());
     }
     let (items, size) = items(kind, ub);

@@ -138,11 +138,12 @@ pub fn dies_on_close(uh: HPy) -> bool {
     last_reference_by_call(uh)
 }
 
-/// Whether the universal context is CPython's, whose builders are the
-/// tuple or list being built (HPy's ctx_tuplebuilder.c, ctx_listbuilder.c):
-/// their items can then be read in place (`func::builders`).
+/// Whether the universal context is CPython's: its handles are
+/// `PyObject* + 1`, and its builders the tuple or list being built (HPy's
+/// ctx_tuplebuilder.c, ctx_listbuilder.c), whose items can be read in place
+/// (`func::builders`).
 #[inline(always)]
-pub fn builders_are_pyobjects() -> bool {
+pub fn universal_is_cpython() -> bool {
     CPYTHON_HANDLES.load(Ordering::Relaxed)
 }
 
