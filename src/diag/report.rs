@@ -802,6 +802,9 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
             r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
         }
         if let Use::BufferObj(_) = u {
+            r.detail = "view->obj is a borrowed handle (an argument of the slot, which the runtime closes when the slot returns): \
+                        the buffer would hold a closed handle"
+                .into();
             r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
         }
         r
