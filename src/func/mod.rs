@@ -8,3 +8,4 @@ pub mod generated;
 pub mod manual;
 pub mod pointers;
 pub mod trampoline;
+pub mod traverse;

@@ -393,6 +393,10 @@ unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut 
             ctx::set_pending(func);
             forward(ctx::uctx(), sig, shim, args)
         }
+        // A probe of the tp_traverse contract is running this traverse.
+        None if sig == crate::abi::sig::TRAVERSEPROC && crate::func::traverse::probing() => {
+            forward(ctx::uctx(), sig, crate::func::traverse::substitute(func), args)
+        }
         None => forward(ctx::uctx(), sig, func, args),
     }
 }

@@ -64,6 +64,9 @@ pub struct FieldTable {
     globals: Map<usize, isize>,
     /// Values held by globals, and by how many.
     global_values: Map<isize, u32>,
+    /// (type, offset of the field in the object) whose `tp_traverse`
+    /// contract was checked (`func::traverse`): once each.
+    traverse_checked: Map<(usize, usize), ()>,
 }
 
 impl Default for FieldTable {
@@ -78,6 +81,7 @@ impl FieldTable {
             fields: HashMap::with_hasher(BuildHasherDefault::new()),
             globals: HashMap::with_hasher(BuildHasherDefault::new()),
             global_values: HashMap::with_hasher(BuildHasherDefault::new()),
+            traverse_checked: HashMap::with_hasher(BuildHasherDefault::new()),
         }
     }
 
@@ -123,6 +127,12 @@ impl FieldTable {
         if value != 0 {
             *self.global_values.entry(value).or_insert(0) += 1;
         }
+    }
+
+    /// Whether this is the first store into the field at `offset` of an
+    /// object of type `tp` (the caller then checks the traverse contract).
+    pub fn first_traverse_check(&mut self, tp: usize, offset: usize) -> bool {
+        self.traverse_checked.insert((tp, offset), ()).is_none()
     }
 
     pub fn counts(&self) -> (usize, usize) {
