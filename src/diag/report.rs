@@ -828,6 +828,13 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
     })
 }
 
+/// A finding that is reported and counted but never stops or changes the
+/// call, whatever the policy (`field-without-gc`: HPy accepts such types,
+/// and its own tests define them on purpose).
+pub fn warning(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) {
+    let _ = finding(key_here(class, Some(api)), Callback::None, false, || Report::new(class, Some(api), message, detail, todo).here());
+}
+
 /// A builder's items misused (index out of range, an item set twice, an
 /// item never set by Build): the site of the call, and where the builder
 /// was opened (`opened`, an id of the site table); then the callback of

@@ -171,7 +171,7 @@ unsafe fn check(api: &'static str, ut: HPy, o: *mut pyo3::ffi::PyObject, tp: *mu
         );
     }
     if !flags_gc {
-        let _ = contract(
+        report::warning(
             "field-without-gc",
             api,
             "Invalid usage: an HPyField stored into an object whose type lacks HPy_TPFLAGS_HAVE_GC",
