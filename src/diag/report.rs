@@ -828,6 +828,13 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
     })
 }
 
+/// A broken `tp_traverse` contract (`func::traverse`), found at an
+/// `HPyField_Store`: then the callback of `set_on_invalid_handle`, or the
+/// policy (the store has been made either way).
+pub fn traverse_contract(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::Handle, true, || Report::new(class, Some(api), message, detail, todo).here())
+}
+
 /// A finding that is reported and counted but never stops or changes the
 /// call, whatever the policy (`field-without-gc`: HPy accepts such types,
 /// and its own tests define them on purpose).

@@ -212,5 +212,5 @@ unsafe fn payload_of(ut: HPy) -> usize {
 }
 
 fn contract(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) -> Outcome {
-    report::lifetime(class, api, message, detail, todo, None)
+    report::traverse_contract(class, api, message, detail, todo)
 }
