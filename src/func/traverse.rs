@@ -88,19 +88,26 @@ unsafe extern "C" fn ignore_visit(_o: *mut pyo3::ffi::PyObject, _arg: *mut c_voi
 }
 
 /// After `HPyField_Store` of a non-null value into the field at `addr` of
-/// the object at `obj` (`size` bytes), universal handle `ut`: check the
-/// contract once per (type, field offset).  Reports go through the policy;
-/// the store has been made either way.
+/// the object at `obj` (not null, `size` bytes), universal handle `ut`:
+/// check the contract once per (type, field offset).  Inline, the common
+/// case (the pair asked about last time): a load and two compares.
+/// Reports go through the policy; the store has been made either way.
+#[inline(always)]
 pub fn after_store(call_api: &'static str, ut: HPy, obj: usize, size: usize, addr: usize) {
-    if obj == 0 || !ctx::universal_is_cpython() || probing() {
+    let tp = unsafe { (*(obj as *const pyo3::ffi::PyObject)).ob_type } as usize;
+    if FIELDS.lock().last_traverse_check() == (tp, addr - obj) {
         return;
     }
-    let o = obj as *mut pyo3::ffi::PyObject;
-    let tp = unsafe { pyo3::ffi::Py_TYPE(o) };
-    if !FIELDS.lock().first_traverse_check(tp as usize, addr - obj) {
+    after_store_slow(call_api, ut, obj, size, addr, tp)
+}
+
+#[cold]
+#[inline(never)]
+fn after_store_slow(call_api: &'static str, ut: HPy, obj: usize, size: usize, addr: usize, tp: usize) {
+    if !ctx::universal_is_cpython() || probing() || !FIELDS.lock().first_traverse_check(tp, addr - obj) {
         return;
     }
-    unsafe { check(call_api, ut, o, tp, size, addr) }
+    unsafe { check(call_api, ut, obj as *mut pyo3::ffi::PyObject, tp as *mut pyo3::ffi::PyTypeObject, size, addr) }
 }
 
 #[cold]
