@@ -98,10 +98,20 @@ unsafe fn check_complete(call: &Call, kind: AuxKind, h: isize, ub: isize) -> Res
         return Ok(());
     }
     let (items, size) = items(kind, ub);
-    let missing: Vec<HPy_ssize_t> = (0..size).filter(|&i| (*items.add(i as usize)).is_null()).collect();
-    if missing.is_empty() {
+    let all = std::slice::from_raw_parts(items as *const *mut PyObject, size.max(0) as usize);
+    if !all.contains(&std::ptr::null_mut()) {
         return Ok(());
     }
+    report_missing(call, kind, h, ub, all)
+}
+
+/// Some items were never set: report them, then fill them with `None` or
+/// cancel the builder.
+#[cold]
+#[inline(never)]
+unsafe fn report_missing(call: &Call, kind: AuxKind, h: isize, ub: isize, all: &[*mut PyObject]) -> Result<(), Skip> {
+    let size = all.len();
+    let missing: Vec<HPy_ssize_t> = (0..size).filter(|&i| all[i].is_null()).map(|i| i as HPy_ssize_t).collect();
     let shown: Vec<String> = missing.iter().take(8).map(|i| i.to_string()).collect();
     let more = if missing.len() > 8 { format!(" (and {} more)", missing.len() - 8) } else { String::new() };
     let o = report::builder_item(
