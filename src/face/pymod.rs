@@ -324,7 +324,7 @@ impl DebugAux {
     /// Cancel the builder or close the tracker now. FOR TESTS ONLY.
     fn _force_close(&self) -> PyResult<()> {
         ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::func::builders::force_close_aux(self.kind, self.handle);
+        crate::func::manual::force_close_aux(self.kind, self.handle);
         Ok(())
     }
 

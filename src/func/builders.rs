@@ -22,8 +22,8 @@
 #![allow(non_snake_case)]
 
 use crate::abi::*;
-use crate::func::call::{site_here, Call, Skip};
-use crate::state::ctx::{universal_is_cpython, AUX, TABLE};
+use crate::func::call::{open_aux, Call, Skip};
+use crate::state::ctx::{universal_is_cpython, AUX};
 use crate::tables::builders::{AuxError, AuxKind};
 use crate::tables::handles::index_of;
 use crate::diag::report::{self, Outcome};
@@ -209,38 +209,6 @@ macro_rules! builder_fns {
             })
         }
     };
-}
-
-/// Open a builder or tracker in the current leak-detector epoch, in the
-/// API call whose return address into the extension is `ra`: its site is
-/// recorded as a handle's is (and its stack when stack traces are on).
-pub(crate) fn open_aux(kind: AuxKind, ub: isize, ra: usize) -> isize {
-    let limit = crate::state::ctx::SETTINGS.stack_trace_limit();
-    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
-    let site = site_here(ra);
-    let epoch = TABLE.lock().current_epoch();
-    let mut aux = AUX.lock();
-    let h = aux.open(kind, ub, epoch, trace);
-    aux.set_site(h, site);
-    h
-}
-
-/// Cancel a builder or close a tracker from outside any call (the Python
-/// API's `_force_close`); nothing if it is not open.
-pub fn force_close_aux(kind: AuxKind, h: isize) {
-    let mut handles = Vec::new();
-    let Ok(ub) = AUX.lock().close(h, kind, &mut handles) else { return };
-    let u = crate::state::ctx::u();
-    unsafe {
-        match kind {
-            AuxKind::TupleBuilder => (u.TupleBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyTupleBuilder::from_raw(ub)),
-            AuxKind::ListBuilder => (u.ListBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyListBuilder::from_raw(ub)),
-            AuxKind::Tracker => {}
-        }
-    }
-    for h in handles {
-        crate::func::manual::close_owned(HPy::from_raw(h), "HPyTracker_Close", 0);
-    }
 }
 
 /// The universal builder, or (going on after a report) 0: the universal

@@ -252,6 +252,20 @@ pub fn open_handle(uh: HPy, ra: usize) -> HPy {
     uh
 }
 
+/// Open a builder or tracker in the current leak-detector epoch, in the
+/// API call whose return address into the extension is `ra`: its site is
+/// recorded as a handle's is (and its stack when stack traces are on).
+pub fn open_aux(kind: crate::tables::builders::AuxKind, ub: isize, ra: usize) -> isize {
+    let limit = SETTINGS.stack_trace_limit();
+    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let site = site_here(ra);
+    let epoch = TABLE.lock().current_epoch();
+    let mut aux = ctx::AUX.lock();
+    let h = aux.open(kind, ub, epoch, trace);
+    aux.set_site(h, site);
+    h
+}
+
 /// Stack traces on, or no room left.
 #[cold]
 #[inline(never)]

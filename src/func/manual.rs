@@ -410,11 +410,29 @@ pub unsafe extern "C" fn Slice_Unpack(
     })
 }
 
+/// Cancel a builder or close a tracker from outside any call (the Python
+/// API's `_force_close`); nothing if it is not open.
+pub fn force_close_aux(kind: AuxKind, h: isize) {
+    let mut handles = Vec::new();
+    let Ok(ub) = AUX.lock().close(h, kind, &mut handles) else { return };
+    let u = crate::state::ctx::u();
+    unsafe {
+        match kind {
+            AuxKind::TupleBuilder => (u.TupleBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyTupleBuilder::from_raw(ub)),
+            AuxKind::ListBuilder => (u.ListBuilder_Cancel.unwrap_unchecked())(crate::state::ctx::uctx(), HPyListBuilder::from_raw(ub)),
+            AuxKind::Tracker => {}
+        }
+    }
+    for h in handles {
+        close_owned(HPy::from_raw(h), "HPyTracker_Close", 0);
+    }
+}
+
 // ~~~ trackers: implemented here, holding debug handles ~~~
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
     let call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
-    HPyTracker::from_raw(crate::func::builders::open_aux(AuxKind::Tracker, 0, call.ra))
+    HPyTracker::from_raw(crate::func::call::open_aux(AuxKind::Tracker, 0, call.ra))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {
