@@ -96,6 +96,11 @@ def test_goes_on_safely(name, mode, opt, builds, tmp_path):
     misuses = [r for r in records if r.get("event") in ("misuse", "repeat")]
     assert misuses and all(r["class"] == cls for r in misuses), info
     assert misuses[0]["site"]["file"].endswith(f"{name}.c"), info
+    if cls.startswith("builder-"):
+        # the report names where the builder was opened (its _New line)
+        opened = (misuses[0].get("opened_site") or {}).get("site") or {}
+        new_line = next(i for i, l in enumerate((CASES_DIR / f"{name}.c").read_text().splitlines(), 1) if "Builder_New(" in l)
+        assert opened.get("file", "").endswith(f"{name}.c") and opened.get("line") == new_line, info
 
 
 def test_exec_slot_error_without_exception_is_a_system_error_under_log(builds, tmp_path):

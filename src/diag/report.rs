@@ -348,6 +348,10 @@ impl Report {
                 }
             }
         }
+        if let (None, Some(_)) = (self.handle, &self.opened_site) {
+            // A builder's item reports: where the builder was opened.
+            place_lines(&mut out, "builder opened at", None, self.opened_site.as_ref());
+        }
         if let (None, Some(n)) = (self.handle, &self.note) {
             let _ = writeln!(out, "  note: {}", n);
         }
