@@ -20,7 +20,18 @@ NO_TRACES_HINT = ("(allocation sites are unknown: site recording is off (HPY_DEB
 WHAT_TO_DO = ("  what to do: close every handle you open with HPy_Close once you are done "
               "with it (or return it); HPyTracker helps on error paths.")
 
+# A handle opened in the module's exec slot and still open: kept in a C
+# global for the module's lifetime (issue 19).
+MODULE_INIT_ADVICE = ("      what to do: opened in the module's exec slot (HPy_mod_exec) and kept open: "
+                      "a handle must not outlive the call that opened it; keep the object in an "
+                      "HPyGlobal (HPyGlobal_Store at init, HPyGlobal_Load where it is used), "
+                      "and close this handle")
+
 Frame = Dict[str, Any]
+
+
+def _in_module_init(h: Any) -> bool:
+    return bool(getattr(h, "opened_in_module_init", False))
 
 # `function at file:line (object)` or `function (object)`, as rendered by
 # src/base/stacktrace.rs (optionally prefixed by `#N `, and followed by
@@ -156,6 +167,8 @@ def format_groups(handles: Sequence[Any], groups: "Optional[OrderedDict[str, Lis
         if trace:
             lines.append("      stack:")
             lines.extend("    " + l for l in trim_stack(trace.rstrip().splitlines()))
+        if _in_module_init(hs[0]):
+            lines.append(MODULE_INIT_ADVICE)
     if rest:
         n = sum(len(hs) for _, hs in rest)
         lines.append(f"  ... and {_plural(n, 'more leaked handle')} opened at {_plural(len(rest), 'more place')}")
@@ -266,6 +279,9 @@ def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
         trace = _stack(h)
         if trace:
             rec["opened_at"] = parse_stack(trace)
+        if _in_module_init(h):
+            rec["opened_in_module_init"] = True
+            rec["what_to_do"] = MODULE_INIT_ADVICE.split("what to do: ", 1)[1]
         rec["pid"] = pid
         rec.update(extra)
         records.append(rec)

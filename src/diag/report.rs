@@ -373,6 +373,10 @@ impl Report {
                 }
             }
         }
+        if let (None, Some(_)) = (self.handle, &self.opened_site) {
+            // A builder's item reports: where the builder was opened.
+            place_lines(&mut out, "builder opened at", None, self.opened_site.as_ref());
+        }
         if let (None, Some(n)) = (self.handle, &self.note) {
             let _ = writeln!(out, "  note: {}", n);
         }
@@ -1065,6 +1069,9 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
             r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
         }
         if let Use::BufferObj(_) = u {
+            r.detail = "view->obj is a borrowed handle (an argument of the slot, which the runtime closes when the slot returns): \
+                        the buffer would hold a closed handle"
+                .into();
             r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
         }
         r
@@ -1088,6 +1095,35 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
     })
 }
 
+/// A broken `tp_traverse` contract (`func::traverse`), found at an
+/// `HPyField_Store`: then the callback of `set_on_invalid_handle`, or the
+/// policy (the store has been made either way).
+pub fn traverse_contract(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::Handle, true, || Report::new(class, Some(api), message, detail, todo).here())
+}
+
+/// A finding that is reported and counted but never stops or changes the
+/// call, whatever the policy (`field-without-gc`: HPy accepts such types,
+/// and its own tests define them on purpose).
+pub fn warning(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) {
+    let _ = finding(key_here(class, Some(api)), Callback::None, false, || Report::new(class, Some(api), message, detail, todo).here());
+}
+
+/// A builder's items misused (index out of range, an item set twice, an
+/// item never set by Build): the site of the call, and where the builder
+/// was opened (`opened`, an id of the site table); then the callback of
+/// `set_on_invalid_builder_handle`, or the policy.
+pub fn builder_item(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str, opened: u32, note: Option<String>) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::Builder, true, || {
+        let mut r = Report::new(class, Some(api), message, detail, todo).here();
+        if opened != 0 {
+            r.opened_site = site_ref(opened);
+        }
+        r.note = note;
+        r
+    })
+}
+
 /// HPy_NULL passed where the API needs an object.  HPy defines most API
 /// functions to raise SystemError on HPy_NULL (and HPy's own tests rely on
 /// it), so unless the universal context would crash (`crashes`), the default
@@ -1107,6 +1143,22 @@ pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outc
         .here();
         r.use_ = Some(Use::Arg { api, name });
         r
+    })
+}
+
+/// A NULL pointer argument that CPython would dereference (the rule:
+/// `func::pointers`); the call is not made, whatever the callback of
+/// `set_on_invalid_handle` or the policy say.
+pub fn null_pointer(api: &'static str, name: &'static str) -> Outcome {
+    finding(key_here("null-pointer", Some(api)), Callback::Handle, true, || {
+        Report::new(
+            "null-pointer",
+            Some(api),
+            "Invalid usage of a NULL pointer",
+            format!("argument '{}' of {}() is NULL: the universal context passes it to CPython, which dereferences it", name, api),
+            "check the pointer before the call (a lookup that found nothing? a failed conversion?)",
+        )
+        .here()
     })
 }
 
