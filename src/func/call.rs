@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_void};
 
 use crate::abi::*;
 use crate::base::pyframe;
+use crate::base::tlsword;
 use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
 use crate::diag::report::{self, Outcome, Use};
@@ -191,16 +192,35 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 
 /// The site of the API call in progress, whose return address into the
 /// extension is `ra` (see `tables::sites`): two compares when seen before.
+/// The Python instruction is read once per call into the extension (the
+/// innermost frame is the caller's, suspended in the call, for as long as
+/// the call runs: Python code the extension runs has returned when it
+/// makes its next API call) and kept in a static-TLS word.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
     if !SETTINGS.sites() {
         return 0;
     }
-    let instr = pyframe::current_instr();
+    let mut instr = tlsword::call_instr::get();
+    if instr <= 1 {
+        instr = call_instr_first(instr);
+    }
     if let Some(id) = SITES.lock().cached(ra, instr) {
         return id;
     }
     new_site(ra, instr)
+}
+
+/// The first site of a call (word 1: keep the instruction for the call's
+/// other sites), or one outside any call (word 0: read it every time).
+/// Inline: most calls into the extension record one site.
+#[inline(always)]
+fn call_instr_first(word: usize) -> usize {
+    let instr = pyframe::current_instr();
+    if word == 1 && instr > 1 {
+        tlsword::call_instr::set(instr);
+    }
+    instr
 }
 
 /// Frames kept of the stack of each new site.

@@ -319,10 +319,14 @@ impl ThreadState {
             self.enter_from_outside();
         }
         tlsword::set(next as usize);
+        // The call's Python instruction: not read yet (`func::call::site_here`).
+        let prev_instr = tlsword::call_instr::get();
+        tlsword::call_instr::set(1);
         let r = f(next);
         if self.outside_python.get() {
             self.returned_outside(next);
         }
+        tlsword::call_instr::set(prev_instr);
         self.current.set(prev);
         tlsword::set(prev as usize);
         if from_outside {
