@@ -118,9 +118,10 @@ macro_rules! static_tls_word {
 // The address of the context of the thread's innermost call into the
 // extension while it executes Python (0 otherwise): the context check.
 static_tls_word!(context, "__hpydbg_tls_word");
-// The Python instruction the thread's innermost call into the extension
-// was made from, once a site record read it (0: not read yet in this
-// call): it cannot change while the call runs (`func::call::site_here`).
+// The Python instruction (its address / 2) the thread's innermost call
+// into the extension was made from, once a site record read it: 1 until
+// then, 0 outside calls.  It cannot change while the call runs
+// (`func::call::site_here`).
 static_tls_word!(call_instr, "__hpydbg_tls_call_instr");
 
 pub use context::{equals, get, set};

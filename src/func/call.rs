@@ -195,32 +195,37 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 /// The Python instruction is read once per call into the extension (the
 /// innermost frame is the caller's, suspended in the call, for as long as
 /// the call runs: Python code the extension runs has returned when it
-/// makes its next API call) and kept in a static-TLS word.
+/// makes its next API call) and kept, halved, in a static-TLS word: 0
+/// outside calls, 1 in a call until read.  Sites off: the word stays 1.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
-    if !SETTINGS.sites() {
-        return 0;
+    let mut py = tlsword::call_instr::get();
+    if py <= 1 {
+        py = call_instr_first(py);
+        if py == 0 {
+            return 0;
+        }
     }
-    let mut instr = tlsword::call_instr::get();
-    if instr <= 1 {
-        instr = call_instr_first(instr);
-    }
-    if let Some(id) = SITES.lock().cached(ra, instr) {
+    if let Some(id) = SITES.lock().cached(ra, py) {
         return id;
     }
-    new_site(ra, instr)
+    new_site(ra, py)
 }
 
 /// The first site of a call (word 1: keep the instruction for the call's
 /// other sites), or one outside any call (word 0: read it every time).
-/// Inline: most calls into the extension record one site.
+/// 0: sites are off.  Inline: most calls into the extension record one site.
 #[inline(always)]
 fn call_instr_first(word: usize) -> usize {
-    let instr = pyframe::current_instr();
-    if word == 1 && instr > 1 {
-        tlsword::call_instr::set(instr);
+    if !SETTINGS.sites() {
+        return 0;
     }
-    instr
+    // Halved (2-byte instructions), at least 2 so that 0 and 1 stay marks.
+    let py = (pyframe::current_instr() >> 1).max(2);
+    if word == 1 {
+        tlsword::call_instr::set(py);
+    }
+    py
 }
 
 /// Frames kept of the stack of each new site.
@@ -230,8 +235,8 @@ const SITE_FRAMES: usize = 32;
 /// (its stack is captured now, once).
 #[cold]
 #[inline(never)]
-fn new_site(ra: usize, instr: usize) -> u32 {
-    if let Some(id) = SITES.lock().find(ra, instr) {
+fn new_site(ra: usize, py: usize) -> u32 {
+    if let Some(id) = SITES.lock().find(ra, py) {
         return id;
     }
     let trace = Trace::capture(SITE_FRAMES);
@@ -239,7 +244,7 @@ fn new_site(ra: usize, instr: usize) -> u32 {
         Some((loc, code)) => (Some(loc), code),
         None => (None, std::ptr::null_mut()),
     };
-    SITES.lock().insert(ra, instr, python, code, Some(trace))
+    SITES.lock().insert(ra, py, python, code, Some(trace))
 }
 
 /// Open a debug handle (null stays null) for the call whose return address
