@@ -573,7 +573,17 @@ fn get_sites() -> bool {
 /// CPython struct offsets hpydbg reads (for the layout test).
 #[pyfunction]
 fn _py_offsets() -> Vec<(&'static str, usize)> {
-    crate::base::pyframe::offsets()
+    let mut v = crate::base::pyframe::offsets();
+    v.push((crate::base::pyerr::EXC_FIELD_NAME, crate::base::pyerr::EXC_FIELD));
+    v
+}
+
+/// Which interpreter layouts were proven at start-up: (the Python version
+/// they are for, Python frames are read, the pending-exception test reads
+/// the thread state inline).
+#[pyfunction]
+fn _py_layouts() -> (&'static str, bool, bool) {
+    (crate::base::pytstate::built_for(), crate::base::pyframe::readable_frames(), crate::base::pyerr::raw())
 }
 
 /// Benchmark: `n` captures of up to `frames` frames from here, with the fast
@@ -616,6 +626,7 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_sites, m)?)?;
     m.add_function(wrap_pyfunction!(get_sites, m)?)?;
     m.add_function(wrap_pyfunction!(_py_offsets, m)?)?;
+    m.add_function(wrap_pyfunction!(_py_layouts, m)?)?;
     m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
     m.add_function(wrap_pyfunction!(set_policy, m)?)?;
     m.add_function(wrap_pyfunction!(get_policy, m)?)?;

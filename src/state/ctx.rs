@@ -391,13 +391,9 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         *std::ptr::addr_of_mut!(UCTX) = uctx;
         let uname = if (*uctx).name.is_null() { "" } else { CStr::from_ptr((*uctx).name).to_str().unwrap_or("") };
         CPYTHON_HANDLES.store(uname.contains("CPython"), Ordering::Relaxed);
-        // The pending-exception test's raw read is proven with the GIL.
-        if pyo3::ffi::PyGILState_Check() != 0 {
-            crate::base::pyerr::init();
-        }
+        check_interpreter();
         // Resolve HPY_DEBUG_POLICY & co. now, so that the fast paths know it.
         SETTINGS.read_env();
-        crate::base::pyframe::init();
         settings_changed();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
         root.name = NAME.as_ptr();
@@ -413,6 +409,33 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         let root = Box::into_raw(root);
         Contexts { root }
     })
+}
+
+/// Prove the interpreter's layouts that hpydbg reads (the Python frames,
+/// the pending-exception field) and say once, on stderr, what this Python
+/// lacks: never run silently with less.
+fn check_interpreter() {
+    use crate::base::{pyerr, pyframe, pytstate};
+    let v = pytstate::version_number();
+    let minor: u32 = v.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    if minor >= 13 {
+        eprintln!("hpydbg: CPython {}: HPy 0.9.0 does not support this Python (HPy's own tests crash on it); hpydbg checks what runs", v);
+    }
+    let mut missing = Vec::new();
+    // Both proofs need the GIL (and pyframe's a Python caller).
+    if unsafe { pyo3::ffi::PyGILState_Check() } != 0 {
+        if let Err(e) = pyframe::init() {
+            missing.push(format!("reports name no Python line (cannot read the frames: {})", e));
+        }
+        if let Err(e) = pyerr::init() {
+            missing.push(format!("the pending-exception test calls PyErr_Occurred() ({})", e));
+        }
+    } else {
+        missing.push("reports name no Python line and the pending-exception test calls PyErr_Occurred() (started without the GIL, nothing proven)".into());
+    }
+    if !missing.is_empty() {
+        eprintln!("hpydbg: CPython {}: {}", v, missing.join("; "));
+    }
 }
 
 /// Context constants become immortal debug handles.
