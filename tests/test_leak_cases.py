@@ -44,6 +44,8 @@ MARKER = "/* EXPECT */"
 # also matches at -O3: the trampoline's line when the faulty call is a tail call
 MARKER_O3 = "/* EXPECT -O3 */"
 HPY_OUTCOMES = ("caught", "crash", "missed")
+# classes docs/REPORTS.md says are reported without stopping the process
+WARNING_CLASSES = {"field-without-gc"}
 RUN_TIMEOUT = 60
 # exit status of the C-debug-mode run when hpydbg got enabled anyway
 HPYDBG_STILL_ACTIVE = 97
@@ -294,7 +296,7 @@ def test_hpydbg(case, opt, built, tmp_path, results):
     at_site = [x for x in with_api if site_matches(x, case, opt)]
     assert at_site, (f"no {'/'.join(case.classes)} record at {case.path.name}:"
                      f"{'|'.join(map(str, expected_lines(case, opt)))}\n{info}")
-    if not case.is_leak:
+    if not case.is_leak and not set(case.classes) <= WARNING_CLASSES:
         # default policy `abort`: a misuse stops the process
         assert r.returncode != 0, f"the process went on after a misuse\n{info}"
     results.record(case, column, "pass")
