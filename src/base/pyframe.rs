@@ -202,9 +202,10 @@ fn current_frame() -> usize {
 }
 
 /// The instruction of frame `f`: a pointer (3.11+), or 3.8-3.10's
-/// (code, `f_lasti`) packed into one word: code objects are more than 16
-/// bytes apart below 2^47, so `code >> 4` takes 43 bits and leaves 21 for
-/// `f_lasti` (offsets from 2^21 on share the identity of lower ones).
+/// (code, `f_lasti` in bytes) packed into one word: code objects are more
+/// than 16 bytes apart below 2^47, so `code >> 4` takes 43 bits and leaves 21
+/// for the offset (offsets from 2 MiB on share the identity of lower ones).
+/// Even either way (instructions are 2 bytes): callers may drop bit 0.
 #[inline(always)]
 unsafe fn instr_of(f: usize) -> usize {
     if LAYOUT.lasti_unit == 0 {
@@ -212,13 +213,14 @@ unsafe fn instr_of(f: usize) -> usize {
     } else {
         let code: usize = field(f, LAYOUT.code);
         let lasti: c_int = field(f, LAYOUT.instr);
-        ((code >> 4) << 21) | (lasti as u32 as usize & 0x1f_ffff)
+        let bytes = (lasti as u32 as usize).wrapping_mul(LAYOUT.lasti_unit);
+        ((code >> 4) << 21) | (bytes & 0x1f_fffe)
     }
 }
 
 /// What identifies the Python line executing now: the address of the
 /// instruction of the innermost frame (unique while its code object lives;
-/// the site table keeps the code objects it saw alive).  0 if none.
+/// the site table keeps the code objects it saw alive), even.  0 if none.
 #[inline(always)]
 pub fn current_instr() -> usize {
     let f = current_frame();
