@@ -99,6 +99,19 @@ for v in "${VERSIONS[@]}"; do
     SUMMARY[$v]="$([ -z "$bad" ] && echo PASS || echo "FAIL ($bad)"): $ok steps ok, $((SECONDS - start))s [$counts]"
 done
 
+# Ir per op of dup_close and long_close, hpydbg next to HPy's C debug mode,
+# on every version (callgrind is deterministic: a load-free figure).
+if command -v valgrind >/dev/null && [ -z "${HPYDBG_NO_BENCH:-}" ]; then
+    pythons=()
+    for v in "${VERSIONS[@]}"; do
+        case ${SUMMARY[$v]} in PASS*) pythons+=("$WORK/venv-$v/bin/python") ;; esac
+    done
+    if [ ${#pythons[@]} -gt 0 ]; then
+        echo "== Ir per op by version (benches/versions.py)"
+        nice "${pythons[0]}" benches/versions.py "${pythons[@]}" || echo "benches/versions.py failed"
+    fi
+fi
+
 echo
 echo "== per-version summary ($((SECONDS - START_ALL))s in all; logs in $WORK)"
 status=0

@@ -115,3 +115,14 @@ def test_pytest_plugin_names_the_stub(hpy_stub_dir, xdist):
     hint = (f"hpydbg: {stub} is HPy 0.9.0's loader stub, which imports pkg_resources "
             "(removed in setuptools 81)")
     assert hint in r.stdout, r.stdout
+
+
+def test_pytest_hpy_debug_with_the_opt_in_checks_modules_behind_hpys_stub(hpy_stub_dir):
+    (hpy_stub_dir / "test_it.py").write_text(
+        "import leakext\n\ndef test_leaks():\n    leakext.leak('from a test')  # TEST LINE\n")
+    r = run(["-m", "pytest", "-p", "no:cacheprovider", "--hpy-debug", "test_it.py"],
+            hpy_stub_dir, HPY_DEBUG_STUBS="1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "1 failed" in r.stdout and "pkg_resources" not in r.stdout, r.stdout
+    assert f"leakext.c:{leakext_line('LEAK')}" in r.stdout, r.stdout
+    assert "test_it.py:4" in r.stdout, r.stdout
