@@ -414,6 +414,14 @@ pub trait Ret: Copy {
     const HAS_ERROR: bool = true;
     fn from_u(self, call: &Call) -> Self;
     fn error() -> Self;
+    /// What a refused call of `api` returns under the go-on policies: a
+    /// value of the return type the extension can use as it is, with no
+    /// exception set (docs/REPORTS.md, "Refused calls").  By default the
+    /// error value (builders and trackers: the universal context takes
+    /// their NULL value without crashing).
+    fn safe(_api: &'static str) -> Self {
+        Self::error()
+    }
     /// A result computed by a hand-written wrapper: note an error return's
     /// exception origin (handles are noted by `Call::open`).
     #[inline(always)]
@@ -430,14 +438,24 @@ impl Ret for HPy {
     fn error() -> Self {
         HPy::NULL
     }
+    /// A new handle to `None`: a live object the extension may use and
+    /// close (HPy_NULL without an exception would make CPython raise
+    /// SystemError where the extension passes it on).
+    fn safe(_api: &'static str) -> Self {
+        let u = ctx::u();
+        let none = unsafe { (u.Dup.unwrap_unchecked())(ctx::uctx(), u.h_None) };
+        open_handle(none, ctx::caller_ra())
+    }
 }
 
 macro_rules! pass_through_rets {
-    ($($t:ty => $err:expr),*) => {$(
+    ($($t:ty => $err:expr, $safe:expr),*) => {$(
         impl Ret for $t {
             #[inline(always)]
             fn from_u(self, call: &Call) -> Self { self.noted(call) }
             fn error() -> Self { $err }
+            #[allow(clippy::redundant_closure_call)]
+            fn safe(api: &'static str) -> Self { ($safe)(api) }
             #[inline(always)]
             fn noted(self, call: &Call) -> Self {
                 if self == $err {
@@ -449,11 +467,45 @@ macro_rules! pass_through_rets {
     )*};
 }
 
+// Numbers: 0 (false for the checks, success for the setters, an empty
+// length); pointers: see `safe_pointer`, `""` for strings.
 pass_through_rets!(
-    i32 => -1, u32 => u32::MAX, i64 => -1, u64 => u64::MAX, usize => usize::MAX, isize => -1, f64 => -1.0,
-    *mut c_void => std::ptr::null_mut(), *const c_char => std::ptr::null(), HPyThreadState => HPyThreadState::NULL,
-    HPyTupleBuilder => HPyTupleBuilder::NULL, HPyListBuilder => HPyListBuilder::NULL, HPyTracker => HPyTracker::NULL
+    i32 => -1, |_| 0, u32 => u32::MAX, |_| 0, i64 => -1, |_| 0, u64 => u64::MAX, |_| 0, usize => usize::MAX, |_| 0,
+    isize => -1, |_| 0, f64 => -1.0, |_| 0.0,
+    *mut c_void => std::ptr::null_mut(), safe_pointer, *const c_char => std::ptr::null(), |_| safe_block() as *const c_char,
+    HPyThreadState => HPyThreadState::NULL, |_| HPyThreadState::NULL,
+    HPyTupleBuilder => HPyTupleBuilder::NULL, |_| HPyTupleBuilder::NULL,
+    HPyListBuilder => HPyListBuilder::NULL, |_| HPyListBuilder::NULL, HPyTracker => HPyTracker::NULL, |_| HPyTracker::NULL
 );
+
+/// Zeroed memory handed out by refused calls that return a pointer to an
+/// object's data (`_HPy_AsStruct_*`, capsule pointers) or a C string: the
+/// extension reads zeros (an empty string) instead of faulting.  It may
+/// write there: it is zeroed again at each hand-out (under the GIL), and is
+/// large enough for the structs extensions keep in objects.
+#[repr(C, align(64))]
+struct SafeBlock([u8; SAFE_BLOCK_SIZE]);
+const SAFE_BLOCK_SIZE: usize = 64 * 1024;
+static mut SAFE_BLOCK: SafeBlock = SafeBlock([0; SAFE_BLOCK_SIZE]);
+
+fn safe_block() -> *mut u8 {
+    unsafe {
+        let p = std::ptr::addr_of_mut!(SAFE_BLOCK) as *mut u8;
+        std::ptr::write_bytes(p, 0, SAFE_BLOCK_SIZE);
+        p
+    }
+}
+
+/// Pointers to an object's data get the zeroed block; other pointers
+/// (`HPy_AsPyObject`, `HPyLong_AsVoidPtr`, ...) NULL, which they return
+/// for HPy_NULL in universal mode.
+fn safe_pointer(api: &'static str) -> *mut c_void {
+    if api.starts_with("_HPy_AsStruct") || api.starts_with("HPyCapsule_Get") {
+        safe_block() as *mut c_void
+    } else {
+        std::ptr::null_mut()
+    }
+}
 
 impl Ret for () {
     const HAS_ERROR: bool = false;
@@ -461,11 +513,18 @@ impl Ret for () {
     fn error() -> Self {}
 }
 
-/// The error return of a skipped call, with `HPyDebugError` set where the
-/// function has an error return.
+/// What a refused call returns.  Under `raise`: its error value, with
+/// `hpydbg.HPyDebugError` set where the function has an error return (by
+/// design: the exception is hpydbg's).  Under the go-on policies (`log`, a
+/// callback): the safe value of its return type ([`Ret::safe`]), with no
+/// exception set, so that nothing hpydbg did is later taken for the
+/// extension's fault.
 #[cold]
 #[inline(never)]
 pub fn skipped<R: Ret>(api: &'static str) -> R {
+    if !report::refusal_raises() {
+        return R::safe(api);
+    }
     if R::HAS_ERROR {
         report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", api));
     }

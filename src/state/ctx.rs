@@ -138,6 +138,13 @@ pub fn dies_on_close(uh: HPy) -> bool {
     last_reference_by_call(uh)
 }
 
+/// The `PyObject*` of universal handle `uh` when the universal context is
+/// CPython's (no reference is added), else `None`.
+#[inline]
+pub fn cpython_object(uh: HPy) -> Option<*mut pyo3::ffi::PyObject> {
+    (CPYTHON_HANDLES.load(Ordering::Relaxed) && !uh.is_null()).then(|| (uh.raw() - 1) as *mut pyo3::ffi::PyObject)
+}
+
 /// `dies_on_close` for any handle (null: no object, nothing dies).
 pub fn is_last_reference(uh: HPy) -> bool {
     !uh.is_null() && dies_on_close(uh)
