@@ -347,7 +347,7 @@ impl Arg for HPy {
 #[inline(never)]
 fn arg_slow(api: &'static str, name: &'static str, h: HPy) -> Result<HPy, Skip> {
     if h.is_null() && !may_be_null(api, name) {
-        let crashes = null_forbidden(api);
+        let crashes = !null_survives(api);
         return match report::null_handle(api, name, crashes) {
             Outcome::Continue if !crashes => Ok(h),
             _ => Err(Skip),
@@ -367,26 +367,33 @@ fn may_be_null(api: &str, arg: &str) -> bool {
         "kw" | "kwnames" | "default_value" | "dict" | "base" | "args" | "filename1" | "filename2" | "h_value" | "locals" | "globals" | "h3"
     ) || matches!(
         api,
-        "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_Dup" | "HPy_AsPyObject" | "HPy_SetAttr" | "HPy_SetAttr_s"
-    )
+        "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_Dup" | "HPy_AsPyObject"
+    ) || (matches!(api, "HPy_SetAttr" | "HPy_SetAttr_s") && arg == "value")
 }
 
-/// Functions whose handle arguments must not be HPy_NULL.  Most of the API
-/// takes HPy_NULL and raises SystemError (HPy's tests rely on that); these
-/// would crash the universal context instead.  (`HPyNumber_Check` is not
-/// one: CPython's PyNumber_Check(NULL) is 0; it is reported and goes on.)
-fn null_forbidden(api: &str) -> bool {
+/// Functions the universal context survives with HPy_NULL for a handle
+/// argument (CPython raises SystemError or TypeError, or returns a defined
+/// value: `HPyNumber_Check` 0, `HPy_Repr` "<NULL>"...): under the go-on
+/// policies the call is forwarded.  Every other function dereferences it
+/// (`HPy_Add`, `HPyBytes_Size`, the `*_Check` functions but
+/// `HPyNumber_Check`/`HPyCallable_Check`, ...): the call is refused and
+/// returns its safe value.  Measured, not guessed: the differential harness
+/// (tests/test_differential.py, docs/DIFFERENTIAL.md) runs every function
+/// with HPy_NULL in universal mode and fails if hpydbg crashes where it
+/// crashes, or differs where it survives.
+fn null_survives(api: &str) -> bool {
     matches!(
         api,
-        "HPy_IsTrue"
-            | "HPy_Hash"
-            | "HPyBytes_Check"
-            | "HPyUnicode_Check"
-            | "HPyList_Check"
-            | "HPyDict_Check"
-            | "HPyTuple_Check"
-            | "HPyBytes_GET_SIZE"
-            | "_HPyType_GetBuiltinShape"
+        "HPyCallable_Check" | "HPyNumber_Check" | "HPyCapsule_Get" | "HPyCapsule_IsValid" | "HPyCapsule_Set"
+            | "HPyContextVar_New" | "HPyDict_Copy" | "HPyDict_Keys" | "HPyErr_ExceptionMatches" | "HPyErr_NewException"
+            | "HPyErr_NewExceptionWithDoc" | "HPyErr_SetObject" | "HPyErr_SetString" | "HPyErr_WarnEx"
+            | "HPyFloat_AsDouble" | "HPyLong_AsDouble" | "HPyLong_AsInt32_t" | "HPyLong_AsInt64_t" | "HPyLong_AsSize_t"
+            | "HPyLong_AsSsize_t" | "HPyLong_AsUInt32_t" | "HPyLong_AsUInt32_tMask" | "HPyLong_AsUInt64_t"
+            | "HPyLong_AsUInt64_tMask" | "HPyUnicode_FromEncodedObject" | "HPy_ASCII" | "HPy_Absolute" | "HPy_Bytes"
+            | "HPy_DelItem" | "HPy_DelItem_i" | "HPy_DelItem_s" | "HPy_Float" | "HPy_GetItem" | "HPy_GetItem_i"
+            | "HPy_GetItem_s" | "HPy_Index" | "HPy_Invert" | "HPy_Is" | "HPy_Length" | "HPy_Long" | "HPy_Negative"
+            | "HPy_Positive" | "HPy_Repr" | "HPy_RichCompare" | "HPy_RichCompareBool" | "HPy_SetItem" | "HPy_SetItem_i"
+            | "HPy_SetItem_s" | "HPy_Str" | "HPy_Type"
     )
 }
 

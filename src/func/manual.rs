@@ -196,6 +196,8 @@ unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Result<Option<usiz
     }
     if (call.u().Tuple_Check.unwrap_unchecked())(call.uctx(), ukw) == 0 {
         call.bad_argument(&format!("{} arg 'kwnames' must be a tuple object or HPy_NULL", what))?;
+        // The universal context takes PyTuple_GET_SIZE of it unchecked and
+        // reads that many arguments past the array.
         return Err(Skip);
     }
     let n = (call.u().Length.unwrap_unchecked())(call.uctx(), ukw);
@@ -353,10 +355,26 @@ pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -
 pub unsafe extern "C" fn Unicode_Substring(ctx: *mut HPyContext, str_: HPy, start: HPy_ssize_t, end: HPy_ssize_t) -> HPy {
     let call = crate::enter!(ctx, "HPyUnicode_Substring", Unicode_Substring(ctx, str_, start, end));
     guarded!(call, {
-        let us = call.unwrap(str_, "str")?;
-        let ok = !us.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
+        let us = call.unwrap_obj(str_, "str")?;
+        let ok = (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
+        // CPython's PyUnicode_Substring readies its argument as a str before
+        // it checks it: on another object it may free a garbage pointer (the
+        // differential harness saw "free(): invalid pointer").
         require(&call, ok, "HPyUnicode_Substring arg 1 must be a Unicode object")?;
         call.open((call.u().Unicode_Substring.unwrap_unchecked())(call.uctx(), us, start, end))
+    })
+}
+
+pub unsafe extern "C" fn EvalCode(ctx: *mut HPyContext, code: HPy, globals: HPy, locals: HPy) -> HPy {
+    let call = crate::enter!(ctx, "HPy_EvalCode", EvalCode(ctx, code, globals, locals));
+    guarded!(call, {
+        let uc = call.unwrap_obj(code, "code")?;
+        let ug = call.unwrap(globals, "globals")?;
+        let ul = call.unwrap(locals, "locals")?;
+        // PyEval_EvalCode reads its argument as a code object unchecked.
+        let ok = crate::state::ctx::cpython_object(uc).is_none_or(|o| pyo3::ffi::PyCode_Check(o) != 0);
+        require(&call, ok, "HPy_EvalCode arg 1 must be a code object")?;
+        call.open((call.u().EvalCode.unwrap_unchecked())(call.uctx(), uc, ug, ul))
     })
 }
 
