@@ -535,5 +535,10 @@ pub fn skipped<R: Ret>(api: &'static str) -> R {
     if R::HAS_ERROR {
         report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", api));
     }
+    // `_HPy_AsStruct_*` cannot fail in HPy (callers do not test it): the
+    // exception is set, and the extension reads zeros meanwhile.
+    if api.starts_with("_HPy_AsStruct") {
+        return R::safe(api);
+    }
     R::error()
 }

@@ -64,7 +64,10 @@ static HPy use_after_close_impl(HPyContext *ctx, HPy self, HPy arg)
 {
     HPy h = HPyLong_FromLong(ctx, HPyLong_AsLong(ctx, arg) * 1000003);
     HPy_Close(ctx, h);
-    return HPy_Repr(ctx, h);   /* USE_AFTER_CLOSE */
+    HPy r = HPy_Repr(ctx, h);   /* USE_AFTER_CLOSE */
+    HPy t = HPyTuple_Pack(ctx, 1, r);
+    HPy_Close(ctx, r);
+    return t;
 }
 
 /* The same with an object whose death is observable (a weakref callback):
@@ -74,7 +77,10 @@ static HPy use_after_close_obj_impl(HPyContext *ctx, HPy self, HPy cls)
 {
     HPy h = HPy_CallTupleDict(ctx, cls, HPy_NULL, HPy_NULL);
     HPy_Close(ctx, h);
-    return HPy_Repr(ctx, h);   /* USE_AFTER_CLOSE_OBJ */
+    HPy r = HPy_Repr(ctx, h);   /* USE_AFTER_CLOSE_OBJ */
+    HPy t = HPyTuple_Pack(ctx, 1, r);
+    HPy_Close(ctx, r);
+    return t;
 }
 
 static HPyDef *module_defines[] = {
