@@ -245,6 +245,7 @@ static HPy m_{member}_impl(HPyContext *ctx, HPy self, const HPy *args, size_t na
     h0 = bad_value(ctx, kind, h0, args[1], args[2]);
     {fixup}
     {" ".join(pre)}
+    if (kind == KIND_PENDING) HPyErr_SetString(ctx, ctx->h_KeyError, "pending");
     {assign}ctx->ctx_{member}(ctx{"".join(", " + c for c in call)});
     int pending = HPyErr_Occurred(ctx);
     {" ".join(post)}
@@ -293,8 +294,7 @@ static HPy bad_value(HPyContext *ctx, int kind, HPy good, HPy wrong, HPy factory
         return (HPy){ (HPy_ssize_t)0x5a5a5a5a50 };
     case KIND_WRONG:
         return wrong;
-    case KIND_PENDING:
-        HPyErr_SetString(ctx, ctx->h_KeyError, "pending");
+    case KIND_PENDING:   /* set right before the call, after its set-up */
         return good;
     default:
         return good;

@@ -2,6 +2,7 @@
 pub mod bug;
 pub mod pyframe;
 pub mod pyerr;
+pub mod pytstate;
 pub mod rawdata;
 pub mod saferead;
 pub mod stacktrace;

@@ -9,6 +9,7 @@ use std::ffi::CStr;
 
 use pyo3::ffi;
 
+use crate::base::pyerr;
 use crate::state::ctx;
 
 const MAX: usize = 60;
@@ -56,11 +57,10 @@ fn shorten(mut s: String) -> String {
 
 /// Keeps the pending exception (if any) across `f`.
 unsafe fn keeping_exception<R>(f: impl FnOnce() -> R) -> R {
-    let (mut t, mut v, mut tb) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
-    ffi::PyErr_Fetch(&mut t, &mut v, &mut tb);
+    let saved = pyerr::save();
     let r = f();
     ffi::PyErr_Clear();
-    ffi::PyErr_Restore(t, v, tb);
+    pyerr::restore(saved);
     r
 }
 
@@ -101,8 +101,8 @@ pub unsafe fn object(o: *mut ffi::PyObject) -> String {
 /// exception's value, or the first argument of an exception instance).
 pub fn pending_exception() -> Option<String> {
     unsafe {
-        let (mut t, mut v, mut tb) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
-        ffi::PyErr_Fetch(&mut t, &mut v, &mut tb);
+        let saved = pyerr::save();
+        let (t, v) = saved.type_and_value();
         if t.is_null() {
             return None;
         }
@@ -125,7 +125,7 @@ pub fn pending_exception() -> Option<String> {
                 }
             }
         }
-        ffi::PyErr_Restore(t, v, tb);
+        pyerr::restore(saved);
         Some(match msg {
             Some(m) if !m.is_empty() => format!("{}: {}", name, shorten(m)),
             _ => name,

@@ -160,6 +160,13 @@ impl DebugHandle {
         TABLE.lock().sites_of(self.index).0
     }
 
+    /// Whether the handle was opened while a module's exec slot ran (its
+    /// site was first seen then): kept open since, it belongs in an HPyGlobal.
+    #[getter]
+    fn opened_in_module_init(&self) -> bool {
+        crate::tables::init_sites::contains(TABLE.lock().sites_of(self.index).0)
+    }
+
     /// Close the handle now. FOR TESTS ONLY.
     fn _force_close(&self) -> PyResult<()> {
         let (state, h, _) = self.state();
@@ -461,9 +468,11 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
     d.set_item("sites", SITES.lock().len())?;
-    let (windows, addresses) = crate::state::ctxpool::stats();
-    d.set_item("context_windows", windows)?;
-    d.set_item("context_addresses", addresses)?;
+    let pool = crate::state::ctxpool::stats();
+    d.set_item("context_slots", pool.slots)?;
+    d.set_item("context_addresses", pool.addresses)?;
+    d.set_item("context_moves", pool.moves)?;
+    d.set_item("context_scheme", pool.scheme.name())?;
     let (fields, globals) = crate::state::ctx::FIELDS.lock().counts();
     d.set_item("fields_stored", fields)?;
     d.set_item("globals_stored", globals)?;
@@ -576,7 +585,17 @@ fn get_sites() -> bool {
 /// CPython struct offsets hpydbg reads (for the layout test).
 #[pyfunction]
 fn _py_offsets() -> Vec<(&'static str, usize)> {
-    crate::base::pyframe::offsets()
+    let mut v = crate::base::pyframe::offsets();
+    v.push((crate::base::pyerr::EXC_FIELD_NAME, crate::base::pyerr::EXC_FIELD));
+    v
+}
+
+/// Which interpreter layouts were proven at start-up: (the Python version
+/// they are for, Python frames are read, the pending-exception test reads
+/// the thread state inline).
+#[pyfunction]
+fn _py_layouts() -> (&'static str, bool, bool) {
+    (crate::base::pytstate::built_for(), crate::base::pyframe::readable_frames(), crate::base::pyerr::raw())
 }
 
 /// Benchmark: `n` captures of up to `frames` frames from here, with the fast
@@ -619,6 +638,7 @@ fn _hpydbg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_sites, m)?)?;
     m.add_function(wrap_pyfunction!(get_sites, m)?)?;
     m.add_function(wrap_pyfunction!(_py_offsets, m)?)?;
+    m.add_function(wrap_pyfunction!(_py_layouts, m)?)?;
     m.add("HPyDebugError", m.py().get_type::<HPyDebugError>())?;
     m.add_function(wrap_pyfunction!(set_policy, m)?)?;
     m.add_function(wrap_pyfunction!(get_policy, m)?)?;

@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_void};
 
 use crate::abi::*;
 use crate::base::pyframe;
+use crate::base::tlsword;
 use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
 use crate::diag::report::{self, Outcome, Use};
@@ -42,6 +43,19 @@ macro_rules! enter {
         }
         $crate::func::call::Call { api: $api, ra: $crate::state::ctx::caller_ra() }
     }};
+}
+
+/// Run `body` (which may `?` a [`Skip`]) in a hand-written wrapper and turn
+/// a skip into the function's error return; an error return's exception
+/// origin is noted.
+#[macro_export]
+macro_rules! guarded {
+    ($call:ident, $body:block) => {
+        match (|| -> Result<_, $crate::func::call::Skip> { Ok($body) })() {
+            Ok(r) => $crate::func::call::Ret::noted(r, &$call),
+            Err($crate::func::call::Skip) => $crate::func::call::skipped($call.api),
+        }
+    };
 }
 
 /// The context check the fast path did not prove: report a wrong context or
@@ -191,16 +205,40 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 
 /// The site of the API call in progress, whose return address into the
 /// extension is `ra` (see `tables::sites`): two compares when seen before.
+/// The Python instruction is read once per call into the extension (the
+/// innermost frame is the caller's, suspended in the call, for as long as
+/// the call runs: Python code the extension runs has returned when it
+/// makes its next API call) and kept, halved, in a static-TLS word: 0
+/// outside calls, 1 in a call until read.  Sites off: the word stays 1.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
+    let mut py = tlsword::call_instr::get();
+    if py <= 1 {
+        py = call_instr_first(py);
+        if py == 0 {
+            return 0;
+        }
+    }
+    if let Some(id) = SITES.lock().cached(ra, py) {
+        return id;
+    }
+    new_site(ra, py)
+}
+
+/// The first site of a call (word 1: keep the instruction for the call's
+/// other sites), or one outside any call (word 0: read it every time).
+/// 0: sites are off.  Inline: most calls into the extension record one site.
+#[inline(always)]
+fn call_instr_first(word: usize) -> usize {
     if !SETTINGS.sites() {
         return 0;
     }
-    let instr = pyframe::current_instr();
-    if let Some(id) = SITES.lock().cached(ra, instr) {
-        return id;
+    // Halved (2-byte instructions), at least 2 so that 0 and 1 stay marks.
+    let py = (pyframe::current_instr() >> 1).max(2);
+    if word == 1 {
+        tlsword::call_instr::set(py);
     }
-    new_site(ra, instr)
+    py
 }
 
 /// Frames kept of the stack of each new site.
@@ -210,8 +248,8 @@ const SITE_FRAMES: usize = 32;
 /// (its stack is captured now, once).
 #[cold]
 #[inline(never)]
-fn new_site(ra: usize, instr: usize) -> u32 {
-    if let Some(id) = SITES.lock().find(ra, instr) {
+fn new_site(ra: usize, py: usize) -> u32 {
+    if let Some(id) = SITES.lock().find(ra, py) {
         return id;
     }
     let trace = Trace::capture(SITE_FRAMES);
@@ -219,7 +257,7 @@ fn new_site(ra: usize, instr: usize) -> u32 {
         Some((loc, code)) => (Some(loc), code),
         None => (None, std::ptr::null_mut()),
     };
-    SITES.lock().insert(ra, instr, python, code, Some(trace))
+    SITES.lock().insert(ra, py, python, code, Some(trace))
 }
 
 /// Open a debug handle (null stays null) for the call whose return address
@@ -237,6 +275,20 @@ pub fn open_handle(uh: HPy, ra: usize) -> HPy {
         return open_slow(uh, site);
     }
     uh
+}
+
+/// Open a builder or tracker in the current leak-detector epoch, in the
+/// API call whose return address into the extension is `ra`: its site is
+/// recorded as a handle's is (and its stack when stack traces are on).
+pub fn open_aux(kind: crate::tables::builders::AuxKind, ub: isize, ra: usize) -> isize {
+    let limit = SETTINGS.stack_trace_limit();
+    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let site = site_here(ra);
+    let epoch = TABLE.lock().current_epoch();
+    let mut aux = ctx::AUX.lock();
+    let h = aux.open(kind, ub, epoch, trace);
+    aux.set_site(h, site);
+    h
 }
 
 /// Stack traces on, or no room left.
@@ -408,12 +460,45 @@ macro_rules! pass_through_args {
     )*};
 }
 
-pass_through_args!(
-    i32, u32, i64, u64, usize, isize, f64, bool,
-    *const c_char, *mut c_void, *mut *mut c_void, *const wchar_t,
-    HPyField, *mut HPyField, HPyGlobal, *mut HPyGlobal, HPyThreadState,
+pass_through_args!(i32, u32, i64, u64, usize, isize, f64, bool, HPyField, HPyGlobal, HPyThreadState);
+
+/// Pointer arguments: NULL goes to the full path, where it is a misuse
+/// unless `func::pointers` lists it as defined (the rule and its
+/// exceptions are there).
+macro_rules! pointer_args {
+    ($($t:ty),*) => {$(
+        impl Arg for $t {
+            #[inline(always)]
+            fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip> {
+                if self.is_null() {
+                    null_pointer_arg(call.api, name)?;
+                }
+                Ok(self)
+            }
+            #[inline(always)]
+            fn fast(self) -> Option<Self> {
+                if self.is_null() { None } else { Some(self) }
+            }
+        }
+    )*};
+}
+
+pointer_args!(
+    *const c_char, *mut c_void, *mut *mut c_void, *const wchar_t, *mut HPyField, *mut HPyGlobal,
     *mut HPyCapsule_Destructor, *mut HPy_ssize_t, *mut HPyCallFunction
 );
+
+/// A NULL pointer argument: fine where defined, else reported and the
+/// call is not made (CPython would dereference it), whatever the policy.
+#[cold]
+#[inline(never)]
+fn null_pointer_arg(api: &'static str, name: &'static str) -> Result<(), Skip> {
+    if crate::func::pointers::null_defined(api, name) {
+        return Ok(());
+    }
+    let _ = report::null_pointer(api, name);
+    Err(Skip)
+}
 
 /// Result conversion for generated wrappers.
 pub trait Ret: Copy {

@@ -2,10 +2,10 @@
 //! the per-call copies, and the state they share.
 //!
 //! Every call from CPython into the extension runs with a context at a new
-//! address (`ctxpool`: 2^20 addresses in rotation over the same memory); a
-//! context kept from an earlier call (or used from another thread) is caught
-//! on first use ("Wrong HPy Context").  Outside any call the root context is
-//! valid.
+//! address (`ctxpool`: a window of addresses over the same memory, moved to
+//! a random slot of a reserved range after each turn); a context kept from
+//! an earlier call (or used from another thread) is caught on first use
+//! ("Wrong HPy Context").  Outside any call the root context is valid.
 //!
 //! Checking the context is on the path of every API call, so it is done in
 //! two steps.  The thread's static-TLS word (`base::tlsword`) holds the
@@ -14,8 +14,8 @@
 //! load and one compare with the context's address prove the common case.
 //! Everything else (the root context, real misuse) goes to the slow path,
 //! which decides from the thread-local call stack.  A stale context passes
-//! the fast check only if the rotation handed its address to the current
-//! call again: after exactly a multiple of 2^20 calls.
+//! the fast check only if the pool handed its address to the current call
+//! again: a chance of 1 in `MISS_ODDS` per use, at no distance certain.
 //!
 //! The fast path also proves that the thread holds the GIL (it is inside a
 //! call from CPython and did not leave Python execution), which is what
@@ -39,8 +39,9 @@ use crate::state::ctxpool;
 use crate::state::settings::Settings;
 use crate::base::sync::GilLock;
 
-/// How many calls apart a per-call context address recurs.
-pub const POOL_SIZE: usize = ctxpool::ADDRESSES;
+/// A context kept from an earlier call passes for the current one with a
+/// chance of 1 in this, per use (`ctxpool`).
+pub const MISS_ODDS: usize = ctxpool::ADDRESSES - ctxpool::PER_WINDOW;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
@@ -143,6 +144,15 @@ pub fn dies_on_close(uh: HPy) -> bool {
 #[inline]
 pub fn cpython_object(uh: HPy) -> Option<*mut pyo3::ffi::PyObject> {
     (CPYTHON_HANDLES.load(Ordering::Relaxed) && !uh.is_null()).then(|| (uh.raw() - 1) as *mut pyo3::ffi::PyObject)
+}
+
+/// Whether the universal context is CPython's: its handles are
+/// `PyObject* + 1`, and its builders the tuple or list being built (HPy's
+/// ctx_tuplebuilder.c, ctx_listbuilder.c), whose items can be read in place
+/// (`func::builders`).
+#[inline(always)]
+pub fn universal_is_cpython() -> bool {
+    CPYTHON_HANDLES.load(Ordering::Relaxed)
 }
 
 /// `dies_on_close` for any handle (null: no object, nothing dies).
@@ -325,10 +335,14 @@ impl ThreadState {
             self.enter_from_outside();
         }
         tlsword::set(next as usize);
+        // The call's Python instruction: not read yet (`func::call::site_here`).
+        let prev_instr = tlsword::call_instr::get();
+        tlsword::call_instr::set(1);
         let r = f(next);
         if self.outside_python.get() {
             self.returned_outside(next);
         }
+        tlsword::call_instr::set(prev_instr);
         self.current.set(prev);
         tlsword::set(prev as usize);
         if from_outside {
@@ -393,13 +407,9 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         *std::ptr::addr_of_mut!(UCTX) = uctx;
         let uname = if (*uctx).name.is_null() { "" } else { CStr::from_ptr((*uctx).name).to_str().unwrap_or("") };
         CPYTHON_HANDLES.store(uname.contains("CPython"), Ordering::Relaxed);
-        // The pending-exception test's raw read is proven with the GIL.
-        if pyo3::ffi::PyGILState_Check() != 0 {
-            crate::base::pyerr::init();
-        }
+        check_interpreter();
         // Resolve HPY_DEBUG_POLICY & co. now, so that the fast paths know it.
         SETTINGS.read_env();
-        crate::base::pyframe::init();
         settings_changed();
         let mut root: Box<HPyContext> = Box::new(std::mem::zeroed());
         root.name = NAME.as_ptr();
@@ -415,6 +425,33 @@ pub fn init(uctx: *mut HPyContext, fill_functions: fn(&mut HPyContext)) -> &'sta
         let root = Box::into_raw(root);
         Contexts { root }
     })
+}
+
+/// Prove the interpreter's layouts that hpydbg reads (the Python frames,
+/// the pending-exception field) and say once, on stderr, what this Python
+/// lacks: never run silently with less.
+fn check_interpreter() {
+    use crate::base::{pyerr, pyframe, pytstate};
+    let v = pytstate::version_number();
+    let minor: u32 = v.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    if minor >= 13 {
+        eprintln!("hpydbg: CPython {}: HPy 0.9.0 does not support this Python (HPy's own tests crash on it); hpydbg checks what runs", v);
+    }
+    let mut missing = Vec::new();
+    // Both proofs need the GIL (and pyframe's a Python caller).
+    if unsafe { pyo3::ffi::PyGILState_Check() } != 0 {
+        if let Err(e) = pyframe::init() {
+            missing.push(format!("reports name no Python line (cannot read the frames: {})", e));
+        }
+        if let Err(e) = pyerr::init() {
+            missing.push(format!("the pending-exception test calls PyErr_Occurred() ({})", e));
+        }
+    } else {
+        missing.push("reports name no Python line and the pending-exception test calls PyErr_Occurred() (started without the GIL, nothing proven)".into());
+    }
+    if !missing.is_empty() {
+        eprintln!("hpydbg: CPython {}: {}", v, missing.join("; "));
+    }
 }
 
 /// Context constants become immortal debug handles.
