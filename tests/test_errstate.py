@@ -76,6 +76,7 @@ def test_text_report_of_each_class(ext_dir):
            "hpydbg: HPyLong_FromInt64_t() was called while an exception is pending [call-with-exception-pending]\n" \
            "  in: HPyLong_FromInt64_t()\n" \
            f"  at: as_long_ignored_impl at {SRC}:{line_of('CALL_PENDING')} (errstate.hpy0.so)\n" \
+           "  python: <module> at <string>:3\n" \
            "  exception: TypeError: 'str' object cannot be interpreted as an integer\n" \
            f"  exception set by: HPyLong_AsInt64_t() at as_long_ignored_impl at {SRC}:{line_of('ORIGIN_ASLONG')} " \
            "(errstate.hpy0.so)\n" in text, text
@@ -85,7 +86,11 @@ def test_text_report_of_each_class(ext_dir):
     assert "Error return without an exception set\n" \
            "hpydbg: null_no_exc_impl() returned HPy_NULL (its error value) but no exception is set " \
            "[error-without-exception]\n" in text, text
-    assert f"  at: null_no_exc_impl at {SRC}:{line_of('ENTRY_NULL')} (errstate.hpy0.so)\n" in text
+    # No API call of its own before the return: its entry, said so.
+    assert f"  at: null_no_exc_impl at {SRC}:{line_of('ENTRY_NULL')} (errstate.hpy0.so) " \
+           "(its entry: no HPy API call of it was seen before it returned)\n" in text
+    # Every class carries the Python line.
+    assert text.count("  python: <module> at <string>:") == 3, text
 
 
 def test_error_without_exception_keeps_cpythons_system_error(ext_dir):
@@ -96,6 +101,8 @@ def test_error_without_exception_keeps_cpythons_system_error(ext_dir):
     assert rec["class"] == "error-without-exception" and rec["api"] is None
     assert rec["function"]["name"] == "null_no_exc_impl"
     assert site(rec) == ("errstate.c", line_of("ENTRY_NULL"))
+    assert rec["site_is"] == "function-entry"
+    assert rec["python"] == {"file": "<string>", "line": 3, "function": "<module>"}
 
 
 def test_int_slot_returning_minus_one_without_exception(ext_dir):

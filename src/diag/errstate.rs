@@ -200,6 +200,11 @@ pub fn call_with_exception_pending(api: &'static str) -> Outcome {
     if called_from_allowed_helper(&trace) {
         return Outcome::Continue;
     }
+    // hpydbg's own HPyDebugError (a call refused under `raise`) is not the
+    // extension's exception: the refused call was reported.
+    if report::debug_error_pending() {
+        return Outcome::Continue;
+    }
     let exc = describe::pending_exception();
     let mut r = Report::new(
         "call-with-exception-pending",
@@ -321,6 +326,26 @@ fn function_frame(f: *const c_void) -> Frame {
     report::Callee { func: f as usize, sig: 0 }.frame()
 }
 
+/// Where a return-time report points: the line of the last HPy API call
+/// `f` made before returning, when the last call entered (its return
+/// address, `ctx::caller_ra`) was made by `f` itself (inlined helpers
+/// included); else `f`'s entry.  The `return` statement itself leaves no
+/// trace once the function has returned.
+fn return_site(f: *const c_void, fr: &Frame) -> (stacktrace::Site, &'static str) {
+    let ra = ctx::caller_ra();
+    if ra != 0 && fr.function.is_some() {
+        let frames = stacktrace::resolve(ra);
+        if let Some(i) = frames.iter().position(|x| x.function == fr.function && !x.inlined && x.line.is_some()) {
+            // The extension's innermost frame at that call (an inlined
+            // helper of its own), within `f`.
+            let site = stacktrace::site_of(&frames[..=i]).unwrap_or(stacktrace::Site { frame: frames[i].clone(), inlined_into: None });
+            return (site, "last-api-call");
+        }
+    }
+    let _ = f;
+    (stacktrace::Site { frame: fr.clone(), inlined_into: None }, "function-entry")
+}
+
 fn function_name(fr: &Frame, f: *const c_void) -> String {
     fr.function.clone().unwrap_or_else(|| format!("{:p}", f))
 }
@@ -344,7 +369,9 @@ fn error_returned(s: c_int, f: *const c_void) {
     );
     r.usage = Some(format!("returned by {}()", name));
     r.function = Some(report::Function { frame: fr.clone(), kind: report::Callee { func: f as usize, sig: s }.kind() });
-    r.site = Some(stacktrace::Site { frame: fr, inlined_into: None });
+    let (site, what) = return_site(f, &fr);
+    r.site = Some(site);
+    r.site_is = Some(what);
     r.note = Some("CPython will raise SystemError for it".into());
     // Going on: universal mode's behaviour (CPython's SystemError).
     let _ = report::deliver_misuse(r, Some(f as usize));
@@ -353,7 +380,7 @@ fn error_returned(s: c_int, f: *const c_void) {
 #[cold]
 #[inline(never)]
 fn result_returned(s: c_int, f: *const c_void, dctx: *const HPyContext, h: Option<HPy>) {
-    if !pyerr::pending() {
+    if !pyerr::pending() || report::debug_error_pending() {
         return;
     }
     let fr = function_frame(f);
@@ -368,7 +395,9 @@ fn result_returned(s: c_int, f: *const c_void, dctx: *const HPyContext, h: Optio
     );
     r.usage = Some(format!("returned by {}()", name));
     r.function = Some(report::Function { frame: fr.clone(), kind: report::Callee { func: f as usize, sig: s }.kind() });
-    r.site = Some(stacktrace::Site { frame: fr, inlined_into: None });
+    let (site, what) = return_site(f, &fr);
+    r.site = Some(site);
+    r.site_is = Some(what);
     r.exception = describe::pending_exception();
     r.origin = origin(dctx);
     if let Some(h) = h {

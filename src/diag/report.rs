@@ -191,6 +191,10 @@ pub struct Report {
     pub exception: Option<String>,
     /// The API call that returned an error and set that exception.
     pub origin: Option<Origin>,
+    /// What `site` is for return-time exception-state reports:
+    /// `"last-api-call"` (the line of the last HPy call the function made
+    /// before returning) or `"function-entry"` (no such call was seen).
+    pub site_is: Option<&'static str>,
 }
 
 /// Where a pending exception came from: the API call that returned an
@@ -236,6 +240,7 @@ impl Report {
             object: None,
             exception: None,
             origin: None,
+            site_is: None,
         }
     }
 
@@ -274,7 +279,9 @@ impl Report {
         }
         // Python's frames can only be read holding the GIL (a thread that
         // does not hold it is reported too).
-        if (self.locate || self.callee.is_some()) && has_gil() {
+        // Every class carries it (the exception-state ones too): the Python
+        // line running when the misuse was found.
+        if self.python.is_none() && has_gil() {
             self.python = pyframe::locate(pyframe::is_tooling_file).map(|(loc, code)| {
                 unsafe { pyo3::ffi::Py_DecRef(code) };
                 loc
@@ -341,7 +348,12 @@ impl Report {
             let _ = writeln!(out, "  in: {}()", api);
         }
         if let Some(site) = &self.site {
-            let _ = writeln!(out, "  at: {}", site.text());
+            let what = match self.site_is {
+                Some("last-api-call") => " (its last HPy API call before returning)",
+                Some("function-entry") => " (its entry: no HPy API call of it was seen before it returned)",
+                _ => "",
+            };
+            let _ = writeln!(out, "  at: {}{}", site.text(), what);
         }
         if let Some(p) = &self.python {
             let _ = writeln!(out, "  python: {}", p.text());
@@ -404,7 +416,7 @@ impl Report {
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
              \"handle\": {}, \"constant\": {}, \"note\": {}, \"site\": {}, \"python\": {}, \"test\": {}, \"function\": {}, \
              \"opened_at\": {}, \"closed_at\": {}, \"opened_site\": {}, \"closed_site\": {}, \"callback\": {}, \
-             \"count\": {}, \"total\": {}, \"object\": {}, \"exception\": {}, \"origin\": {}, \"chain\": {}, \"caller\": {},              \"callers\": {}, \"uses\": {}, \"tests\": {}, \"pid\": {}}}",
+             \"count\": {}, \"total\": {}, \"object\": {}, \"exception\": {}, \"origin\": {}, \"site_is\": {}, \"chain\": {}, \"caller\": {},              \"callers\": {}, \"uses\": {}, \"tests\": {}, \"pid\": {}}}",
             json_str(self.class),
             self.api.map(json_str).unwrap_or_else(|| "null".into()),
             json_str(&self.message),
@@ -427,6 +439,7 @@ impl Report {
             opt(&self.object),
             opt(&self.exception),
             self.origin_json(),
+            self.site_is.map(json_str).unwrap_or_else(|| "null".into()),
             chain_json(&self.chain),
             self.caller.as_ref().map(short_frame_json).unwrap_or_else(|| "null".into()),
             self.summary.as_ref().map(|s| callers_json(s, false)).unwrap_or_else(|| "null".into()),
@@ -1255,6 +1268,25 @@ pub fn fatal(message: &str) -> ! {
 pub fn fatal_api(message: &str) -> ! {
     eprintln!("{}", message);
     fatal(message)
+}
+
+/// Whether a call refused after a report fails with `hpydbg.HPyDebugError`
+/// (policy `raise`, no callback), rather than returning the safe value of
+/// its type with no exception set (the go-on policies: `log`, a callback).
+pub fn refusal_raises() -> bool {
+    SETTINGS.policy() == Policy::Raise && !SETTINGS.has_callback()
+}
+
+/// Whether the pending exception is hpydbg's own `HPyDebugError` (set by a
+/// call refused under `raise`): not the extension's exception to report.
+pub fn debug_error_pending() -> bool {
+    if !has_gil() {
+        return false;
+    }
+    Python::attach(|py| {
+        let t = unsafe { pyo3::ffi::PyErr_Occurred() };
+        !t.is_null() && unsafe { pyo3::ffi::PyErr_GivenExceptionMatches(t, py.get_type::<HPyDebugError>().as_ptr()) } != 0
+    })
 }
 
 /// Set `hpydbg.HPyDebugError` (the caller returns its error value).

@@ -3,8 +3,10 @@
 //! Raw data handed out for a handle lives in pages of its own (read-only,
 //! inaccessible after close).  A SIGSEGV whose address falls in one of them
 //! is reported (which handle, which API function handed the pointer out,
-//! read after close or write) and stops the process; any other fault goes to
-//! the handler that was installed before ours.
+//! read after close or write) and stops the process, or under the go-on
+//! policies makes the page accessible again and goes on (the access lands
+//! in the copy); any other fault goes to the handler that was installed
+//! before ours.
 
 use std::mem::MaybeUninit;
 use std::sync::Once;
@@ -36,6 +38,15 @@ unsafe extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *
         // The faulting instruction itself (not a return address).
         let ip = regs[libc::REG_RIP as usize] as usize;
         crate::diag::report::raw_data_fault(api, h, write, closed, ip);
+        if crate::state::ctx::SETTINGS.go_on() {
+            // Going on as universal mode does (it reads the freed buffer,
+            // or writes into the object's): the copy's page is made
+            // accessible again and the instruction runs again, on the copy.
+            let page = addr & !4095;
+            let prot = if write { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+            libc::mprotect(page as *mut libc::c_void, 4096, prot);
+            return;
+        }
         crate::diag::report::fatal(if write { "Invalid write to read-only raw data" } else { "Invalid read of raw data after its handle was closed" });
     }
     // Not ours: put the previous handler back; the faulting instruction runs

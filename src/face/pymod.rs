@@ -482,6 +482,11 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     d.set_item("reports", reports)?;
     d.set_item("reports_dropped", crate::diag::report::dropped())?;
+    let (held, bytes, admitted, evicted) = crate::state::quarantine::stats();
+    d.set_item("quarantine_objects", held)?;
+    d.set_item("quarantine_bytes", bytes)?;
+    d.set_item("quarantine_admitted", admitted)?;
+    d.set_item("quarantine_evicted", evicted)?;
     Ok(d)
 }
 

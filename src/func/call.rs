@@ -399,7 +399,7 @@ impl Arg for HPy {
 #[inline(never)]
 fn arg_slow(api: &'static str, name: &'static str, h: HPy) -> Result<HPy, Skip> {
     if h.is_null() && !may_be_null(api, name) {
-        let crashes = null_forbidden(api);
+        let crashes = !null_survives(api);
         return match report::null_handle(api, name, crashes) {
             Outcome::Continue if !crashes => Ok(h),
             _ => Err(Skip),
@@ -419,26 +419,33 @@ fn may_be_null(api: &str, arg: &str) -> bool {
         "kw" | "kwnames" | "default_value" | "dict" | "base" | "args" | "filename1" | "filename2" | "h_value" | "locals" | "globals" | "h3"
     ) || matches!(
         api,
-        "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_Dup" | "HPy_AsPyObject" | "HPy_SetAttr" | "HPy_SetAttr_s"
-    )
+        "HPyField_Store" | "HPyGlobal_Store" | "_HPy_Dump" | "HPyErr_WriteUnraisable" | "HPy_Close" | "HPy_Dup" | "HPy_AsPyObject"
+    ) || (matches!(api, "HPy_SetAttr" | "HPy_SetAttr_s") && arg == "value")
 }
 
-/// Functions whose handle arguments must not be HPy_NULL.  Most of the API
-/// takes HPy_NULL and raises SystemError (HPy's tests rely on that); these
-/// would crash the universal context instead.  (`HPyNumber_Check` is not
-/// one: CPython's PyNumber_Check(NULL) is 0; it is reported and goes on.)
-fn null_forbidden(api: &str) -> bool {
+/// Functions the universal context survives with HPy_NULL for a handle
+/// argument (CPython raises SystemError or TypeError, or returns a defined
+/// value: `HPyNumber_Check` 0, `HPy_Repr` "<NULL>"...): under the go-on
+/// policies the call is forwarded.  Every other function dereferences it
+/// (`HPy_Add`, `HPyBytes_Size`, the `*_Check` functions but
+/// `HPyNumber_Check`/`HPyCallable_Check`, ...): the call is refused and
+/// returns its safe value.  Measured, not guessed: the differential harness
+/// (tests/test_differential.py, docs/DIFFERENTIAL.md) runs every function
+/// with HPy_NULL in universal mode and fails if hpydbg crashes where it
+/// crashes, or differs where it survives.
+fn null_survives(api: &str) -> bool {
     matches!(
         api,
-        "HPy_IsTrue"
-            | "HPy_Hash"
-            | "HPyBytes_Check"
-            | "HPyUnicode_Check"
-            | "HPyList_Check"
-            | "HPyDict_Check"
-            | "HPyTuple_Check"
-            | "HPyBytes_GET_SIZE"
-            | "_HPyType_GetBuiltinShape"
+        "HPyCallable_Check" | "HPyNumber_Check" | "HPyCapsule_Get" | "HPyCapsule_IsValid" | "HPyCapsule_Set"
+            | "HPyContextVar_New" | "HPyDict_Copy" | "HPyDict_Keys" | "HPyErr_ExceptionMatches" | "HPyErr_NewException"
+            | "HPyErr_NewExceptionWithDoc" | "HPyErr_SetObject" | "HPyErr_SetString" | "HPyErr_WarnEx"
+            | "HPyFloat_AsDouble" | "HPyLong_AsDouble" | "HPyLong_AsInt32_t" | "HPyLong_AsInt64_t" | "HPyLong_AsSize_t"
+            | "HPyLong_AsSsize_t" | "HPyLong_AsUInt32_t" | "HPyLong_AsUInt32_tMask" | "HPyLong_AsUInt64_t"
+            | "HPyLong_AsUInt64_tMask" | "HPyUnicode_FromEncodedObject" | "HPy_ASCII" | "HPy_Absolute" | "HPy_Bytes"
+            | "HPy_DelItem" | "HPy_DelItem_i" | "HPy_DelItem_s" | "HPy_Float" | "HPy_GetItem" | "HPy_GetItem_i"
+            | "HPy_GetItem_s" | "HPy_Index" | "HPy_Invert" | "HPy_Is" | "HPy_Length" | "HPy_Long" | "HPy_Negative"
+            | "HPy_Positive" | "HPy_Repr" | "HPy_RichCompare" | "HPy_RichCompareBool" | "HPy_SetItem" | "HPy_SetItem_i"
+            | "HPy_SetItem_s" | "HPy_Str" | "HPy_Type"
     )
 }
 
@@ -499,6 +506,14 @@ pub trait Ret: Copy {
     const HAS_ERROR: bool = true;
     fn from_u(self, call: &Call) -> Self;
     fn error() -> Self;
+    /// What a refused call of `api` returns under the go-on policies: a
+    /// value of the return type the extension can use as it is, with no
+    /// exception set (docs/REPORTS.md, "Refused calls").  By default the
+    /// error value (builders and trackers: the universal context takes
+    /// their NULL value without crashing).
+    fn safe(_api: &'static str) -> Self {
+        Self::error()
+    }
     /// A result computed by a hand-written wrapper: note an error return's
     /// exception origin (handles are noted by `Call::open`).
     #[inline(always)]
@@ -515,14 +530,24 @@ impl Ret for HPy {
     fn error() -> Self {
         HPy::NULL
     }
+    /// A new handle to `None`: a live object the extension may use and
+    /// close (HPy_NULL without an exception would make CPython raise
+    /// SystemError where the extension passes it on).
+    fn safe(_api: &'static str) -> Self {
+        let u = ctx::u();
+        let none = unsafe { (u.Dup.unwrap_unchecked())(ctx::uctx(), u.h_None) };
+        open_handle(none, ctx::caller_ra())
+    }
 }
 
 macro_rules! pass_through_rets {
-    ($($t:ty => $err:expr),*) => {$(
+    ($($t:ty => $err:expr, $safe:expr),*) => {$(
         impl Ret for $t {
             #[inline(always)]
             fn from_u(self, call: &Call) -> Self { self.noted(call) }
             fn error() -> Self { $err }
+            #[allow(clippy::redundant_closure_call)]
+            fn safe(api: &'static str) -> Self { ($safe)(api) }
             #[inline(always)]
             fn noted(self, call: &Call) -> Self {
                 if self == $err {
@@ -534,11 +559,45 @@ macro_rules! pass_through_rets {
     )*};
 }
 
+// Numbers: 0 (false for the checks, success for the setters, an empty
+// length); pointers: see `safe_pointer`, `""` for strings.
 pass_through_rets!(
-    i32 => -1, u32 => u32::MAX, i64 => -1, u64 => u64::MAX, usize => usize::MAX, isize => -1, f64 => -1.0,
-    *mut c_void => std::ptr::null_mut(), *const c_char => std::ptr::null(), HPyThreadState => HPyThreadState::NULL,
-    HPyTupleBuilder => HPyTupleBuilder::NULL, HPyListBuilder => HPyListBuilder::NULL, HPyTracker => HPyTracker::NULL
+    i32 => -1, |_| 0, u32 => u32::MAX, |_| 0, i64 => -1, |_| 0, u64 => u64::MAX, |_| 0, usize => usize::MAX, |_| 0,
+    isize => -1, |_| 0, f64 => -1.0, |_| 0.0,
+    *mut c_void => std::ptr::null_mut(), safe_pointer, *const c_char => std::ptr::null(), |_| safe_block() as *const c_char,
+    HPyThreadState => HPyThreadState::NULL, |_| HPyThreadState::NULL,
+    HPyTupleBuilder => HPyTupleBuilder::NULL, |_| HPyTupleBuilder::NULL,
+    HPyListBuilder => HPyListBuilder::NULL, |_| HPyListBuilder::NULL, HPyTracker => HPyTracker::NULL, |_| HPyTracker::NULL
 );
+
+/// Zeroed memory handed out by refused calls that return a pointer to an
+/// object's data (`_HPy_AsStruct_*`, capsule pointers) or a C string: the
+/// extension reads zeros (an empty string) instead of faulting.  It may
+/// write there: it is zeroed again at each hand-out (under the GIL), and is
+/// large enough for the structs extensions keep in objects.
+#[repr(C, align(64))]
+struct SafeBlock([u8; SAFE_BLOCK_SIZE]);
+const SAFE_BLOCK_SIZE: usize = 64 * 1024;
+static mut SAFE_BLOCK: SafeBlock = SafeBlock([0; SAFE_BLOCK_SIZE]);
+
+fn safe_block() -> *mut u8 {
+    unsafe {
+        let p = std::ptr::addr_of_mut!(SAFE_BLOCK) as *mut u8;
+        std::ptr::write_bytes(p, 0, SAFE_BLOCK_SIZE);
+        p
+    }
+}
+
+/// Pointers to an object's data get the zeroed block; other pointers
+/// (`HPy_AsPyObject`, `HPyLong_AsVoidPtr`, ...) NULL, which they return
+/// for HPy_NULL in universal mode.
+fn safe_pointer(api: &'static str) -> *mut c_void {
+    if api.starts_with("_HPy_AsStruct") || api.starts_with("HPyCapsule_Get") {
+        safe_block() as *mut c_void
+    } else {
+        std::ptr::null_mut()
+    }
+}
 
 impl Ret for () {
     const HAS_ERROR: bool = false;
@@ -546,13 +605,25 @@ impl Ret for () {
     fn error() -> Self {}
 }
 
-/// The error return of a skipped call, with `HPyDebugError` set where the
-/// function has an error return.
+/// What a refused call returns.  Under `raise`: its error value, with
+/// `hpydbg.HPyDebugError` set where the function has an error return (by
+/// design: the exception is hpydbg's).  Under the go-on policies (`log`, a
+/// callback): the safe value of its return type ([`Ret::safe`]), with no
+/// exception set, so that nothing hpydbg did is later taken for the
+/// extension's fault.
 #[cold]
 #[inline(never)]
 pub fn skipped<R: Ret>(api: &'static str) -> R {
+    if !report::refusal_raises() {
+        return R::safe(api);
+    }
     if R::HAS_ERROR {
         report::set_debug_error(&format!("hpydbg: {}() was not called because of an invalid argument (see the report above)", api));
+    }
+    // `_HPy_AsStruct_*` cannot fail in HPy (callers do not test it): the
+    // exception is set, and the extension reads zeros meanwhile.
+    if api.starts_with("_HPy_AsStruct") {
+        return R::safe(api);
     }
     R::error()
 }

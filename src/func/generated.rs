@@ -93,6 +93,7 @@ macro_rules! skip_manual {
     (Type_IsSubtype $body:tt) => {};
     (TypeCheck $body:tt) => {};
     (Unicode_Substring $body:tt) => {};
+    (EvalCode $body:tt) => {};
     (AsStruct_Object $body:tt) => {};
     (AsStruct_Legacy $body:tt) => {};
     (AsStruct_Type $body:tt) => {};

@@ -70,8 +70,8 @@ pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         if SETTINGS.go_on() && crate::state::ctx::dies_on_close(HPy::from_raw(uh)) {
-            // A later use of `h` must not reach the freed object.
-            t.forget_closed_in(crate::tables::handles::index_of(h.raw()) as u32);
+            drop(t);
+            return close_dying(h, HPy::from_raw(uh));
         }
         drop(t);
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
@@ -80,6 +80,21 @@ pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
     close_owned_slow(h, api, site)
 }
 
+
+/// Going on after reports, closed handle `h` held the last reference to
+/// `uh`'s object: keep the object in quarantine, so that a later use of `h`
+/// is forwarded to it; or, where its death may be observed (destructors,
+/// weakrefs), release it now and make `h`'s record forget it, so that a
+/// later use is refused instead of reaching freed memory.
+#[cold]
+#[inline(never)]
+fn close_dying(h: HPy, uh: HPy) {
+    if crate::state::quarantine::hold(h.raw(), uh) {
+        return;
+    }
+    TABLE.lock().forget_closed_uh(h.raw());
+    unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
 
 /// Everything else: null, stack traces, extras, a full closed FIFO, and
 /// errors.
@@ -94,8 +109,7 @@ fn close_owned_slow(h: HPy, api: &'static str, site: u32) {
     if uh != 0 {
         record_close_trace(h);
         if SETTINGS.go_on() && crate::state::ctx::is_last_reference(HPy::from_raw(uh)) {
-            // A later use of `h` must not reach the freed object.
-            TABLE.lock().forget_closed_uh(h.raw());
+            return close_dying(h, HPy::from_raw(uh));
         }
         unsafe { (call.u().Close.unwrap_unchecked())(call.uctx(), HPy::from_raw(uh)) }
     } else {
@@ -173,6 +187,8 @@ unsafe fn kwnames_count(call: &Call, ukw: HPy, what: &str) -> Result<Option<usiz
     }
     if (call.u().Tuple_Check.unwrap_unchecked())(call.uctx(), ukw) == 0 {
         call.bad_argument(&format!("{} arg 'kwnames' must be a tuple object or HPy_NULL", what))?;
+        // The universal context takes PyTuple_GET_SIZE of it unchecked and
+        // reads that many arguments past the array.
         return Err(Skip);
     }
     let n = (call.u().Length.unwrap_unchecked())(call.uctx(), ukw);
@@ -266,15 +282,28 @@ unsafe fn is_type(call: &Call, uh: HPy) -> bool {
     !uh.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uh, call.u().h_TypeType) != 0
 }
 
-/// Fail the call (by policy) unless `ok`.
+/// Fail the call (by policy) unless `ok`: the universal context would
+/// crash on, or misread, such an argument, so going on refuses the call
+/// (its safe value, `call::skipped`).
 fn require(call: &Call, ok: bool, message: &str) -> Result<(), Skip> {
     if ok {
         Ok(())
     } else {
         call.bad_argument(message)?;
-        // Going on would hand the runtime a value it may crash on.
         Err(Skip)
     }
+}
+
+/// Report unless `ok`, but where the universal context survives the
+/// misuse (it reads the object's memory as another shape, or returns
+/// "no"): the go-on policies forward the call, so that the extension gets
+/// universal mode's result unchanged (docs/REPORTS.md, "Go on as universal
+/// mode does").
+fn check_forwarded(call: &Call, ok: bool, message: &str) -> Result<(), Skip> {
+    if !ok {
+        call.bad_argument(message)?;
+    }
+    Ok(())
 }
 
 pub unsafe extern "C" fn Type_GetName(ctx: *mut HPyContext, type_: HPy) -> *const c_char {
@@ -297,7 +326,8 @@ pub unsafe extern "C" fn Type_IsSubtype(ctx: *mut HPyContext, sub: HPy, type_: H
         let us = call.unwrap(sub, "sub")?;
         require(&call, is_type(&call, us), "HPyType_IsSubtype arg 1 must be a type")?;
         let ut = call.unwrap(type_, "type")?;
-        require(&call, is_type(&call, ut), "HPyType_IsSubtype arg 2 must be a type")?;
+        // PyType_IsSubtype only compares arg 2 with the items of arg 1's MRO.
+        check_forwarded(&call, is_type(&call, ut), "HPyType_IsSubtype arg 2 must be a type")?;
         (call.u().Type_IsSubtype.unwrap_unchecked())(call.uctx(), us, ut)
     })
 }
@@ -307,7 +337,8 @@ pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -
     guarded!(call, {
         let uo = call.unwrap_obj(obj, "obj")?;
         let ut = call.unwrap(type_, "type")?;
-        require(&call, is_type(&call, ut), "HPy_TypeCheck arg 2 must be a type")?;
+        // PyObject_TypeCheck only compares arg 2 with the object's type and MRO.
+        check_forwarded(&call, is_type(&call, ut), "HPy_TypeCheck arg 2 must be a type")?;
         (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), uo, ut)
     })
 }
@@ -315,10 +346,26 @@ pub unsafe extern "C" fn TypeCheck(ctx: *mut HPyContext, obj: HPy, type_: HPy) -
 pub unsafe extern "C" fn Unicode_Substring(ctx: *mut HPyContext, str_: HPy, start: HPy_ssize_t, end: HPy_ssize_t) -> HPy {
     let call = crate::enter!(ctx, "HPyUnicode_Substring", Unicode_Substring(ctx, str_, start, end));
     guarded!(call, {
-        let us = call.unwrap(str_, "str")?;
-        let ok = !us.is_null() && (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
+        let us = call.unwrap_obj(str_, "str")?;
+        let ok = (call.u().TypeCheck.unwrap_unchecked())(call.uctx(), us, call.u().h_UnicodeType) != 0;
+        // CPython's PyUnicode_Substring readies its argument as a str before
+        // it checks it: on another object it may free a garbage pointer (the
+        // differential harness saw "free(): invalid pointer").
         require(&call, ok, "HPyUnicode_Substring arg 1 must be a Unicode object")?;
         call.open((call.u().Unicode_Substring.unwrap_unchecked())(call.uctx(), us, start, end))
+    })
+}
+
+pub unsafe extern "C" fn EvalCode(ctx: *mut HPyContext, code: HPy, globals: HPy, locals: HPy) -> HPy {
+    let call = crate::enter!(ctx, "HPy_EvalCode", EvalCode(ctx, code, globals, locals));
+    guarded!(call, {
+        let uc = call.unwrap_obj(code, "code")?;
+        let ug = call.unwrap(globals, "globals")?;
+        let ul = call.unwrap(locals, "locals")?;
+        // PyEval_EvalCode reads its argument as a code object unchecked.
+        let ok = crate::state::ctx::cpython_object(uc).is_none_or(|o| pyo3::ffi::PyCode_Check(o) != 0);
+        require(&call, ok, "HPy_EvalCode arg 1 must be a code object")?;
+        call.open((call.u().EvalCode.unwrap_unchecked())(call.uctx(), uc, ug, ul))
     })
 }
 
@@ -357,7 +404,9 @@ macro_rules! as_struct {
                 let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
                 (u.Close.unwrap_unchecked())(call.uctx(), ut);
                 if actual != $shape {
-                    require(&call, false, &format!(
+                    // Universal mode reads the object's memory as that
+                    // shape and goes on.
+                    check_forwarded(&call, false, &format!(
                         "Invalid usage of _HPy_{}. Expected shape {} but got {}",
                         stringify!($fn_name), stringify!($shape), shape_name(actual)
                     ))?;

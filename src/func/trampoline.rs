@@ -111,9 +111,15 @@ fn result_to_universal_slow(h: HPy, u: Use) -> HPy {
             // Going on: the runtime will own a reference, so give it one.
             let uh = l.uh_or_null();
             if uh == 0 || !matches!(l, Lookup::Closed { .. } | Lookup::Immortal { .. }) {
-                // Nothing left to return: an error, with its reason.
-                report::set_debug_error("hpydbg: the function returned an invalid handle (see the report above)");
-                return HPy::NULL;
+                // Nothing left to return.  Under `raise`: an error, with its
+                // reason; going on: `None`, a valid result, no exception
+                // (universal mode would hand freed memory or garbage on).
+                if report::refusal_raises() {
+                    report::set_debug_error("hpydbg: the function returned an invalid handle (see the report above)");
+                    return HPy::NULL;
+                }
+                let u = ctx::u();
+                return unsafe { (u.Dup.unwrap_unchecked())(ctx::uctx(), u.h_None) };
             }
             unsafe { (ctx::u().Dup.unwrap_unchecked())(ctx::uctx(), HPy::from_raw(uh)) }
         }

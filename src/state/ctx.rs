@@ -139,6 +139,13 @@ pub fn dies_on_close(uh: HPy) -> bool {
     last_reference_by_call(uh)
 }
 
+/// The `PyObject*` of universal handle `uh` when the universal context is
+/// CPython's (no reference is added), else `None`.
+#[inline]
+pub fn cpython_object(uh: HPy) -> Option<*mut pyo3::ffi::PyObject> {
+    (CPYTHON_HANDLES.load(Ordering::Relaxed) && !uh.is_null()).then(|| (uh.raw() - 1) as *mut pyo3::ffi::PyObject)
+}
+
 /// Whether the universal context is CPython's: its handles are
 /// `PyObject* + 1`, and its builders the tuple or list being built (HPy's
 /// ctx_tuplebuilder.c, ctx_listbuilder.c), whose items can be read in place

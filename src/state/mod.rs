@@ -2,3 +2,4 @@
 pub mod ctx;
 pub mod ctxpool;
 pub mod settings;
+pub mod quarantine;
