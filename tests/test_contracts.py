@@ -165,3 +165,27 @@ def test_null_pointer_rule_covers_the_table_not_one_function(tmp_path):
     nulls = [r for r in records if r.get("class") == "null-pointer"]
     assert [r["api"] for r in nulls] == NULL_CALLS, info
     assert all(r["site"]["file"].endswith("nullptrs.c") for r in nulls), info
+
+
+# under `raise`: what differs from `log` (the rest behaves as under `log`)
+RAISE = {
+    "builder_index_out_of_range": ("print(mod.squares(3))", ["(0, 1, 4)"]),
+    # the second Set is not made: the first item stays
+    "builder_item_set_twice": ("print(mod.labels(['a', 'b']))", ["['<none>', 'b', '<end>']"]),
+    # Build cancels the builder and raises
+    "builder_item_not_set": ("try:\n    mod.positives([3, -1, 4])\nexcept Exception as e:\n    print(type(e).__name__)",
+                             ["HPyDebugError"]),
+    "null_c_string": ("try:\n    mod.color_name(7)\nexcept Exception as e:\n    print(type(e).__name__)", ["HPyDebugError"]),
+    # the store is made: nothing to refuse
+    "traverse_missed_field": ("p = mod.Pair(1, 2)\nprint(p.first, p.second)", ["1 2"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAISE))
+def test_raise_policy(name, builds, tmp_path):
+    body, want = RAISE[name]
+    d = builds(name, "-O3")
+    p, records, info = run(f"import {name} as mod\n{body}\n", d, tmp_path, HPY_DEBUG_POLICY="raise")
+    assert p.returncode == 0, info
+    assert p.stdout.split("\n")[:len(want)] == want, info
+    assert any(r.get("event") == "misuse" and r["class"] == GO_ON[name][2] for r in records), info
