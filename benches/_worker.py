@@ -34,7 +34,12 @@ MODES = {
     "hpydbg-traces16":    ("hpydbg",    "hpydbg.set_stack_trace_limit(16), policy abort"),
 }
 CONTEXTS = tuple(MODES)
-BASE = {c: b for c, (b, _) in MODES.items()}
+# Modes measured only for one figure (not in the tables of every workload):
+# sites off, for the cost of a site record (callgrind).
+EXTRA_MODES = {
+    "hpydbg-nosites":     ("hpydbg",    "hpydbg default with sites off (HPY_DEBUG_SITES=0)"),
+}
+BASE = {c: b for c, (b, _) in list(MODES.items()) + list(EXTRA_MODES.items())}
 TRACE_LIMIT = {"hpy-debug-traces16": 16, "hpydbg-traces16": 16}
 # Wall-time iterations are divided by this in the traced modes: HPy's C debug
 # mode symbolises every trace when the handle is opened (~0.2 ms per handle),
@@ -128,6 +133,9 @@ def set_mode(context: str) -> None:
     elif context == "hpydbg-traces16":
         import hpydbg
         hpydbg.set_stack_trace_limit(TRACE_LIMIT[context])
+    elif context == "hpydbg-nosites":
+        from hpydbg import _hpydbg
+        _hpydbg.set_sites(False)
     elif context == "hpy-debug-traces16":
         import hpy.universal as universal
         universal._debug.set_handle_stack_trace_limit(TRACE_LIMIT[context])
@@ -278,7 +286,7 @@ def task_callgrind(m, p):
         m.cg_dump()
         labels.append(label)
 
-    for name in WORKLOAD_NAMES:
+    for name in p.get("workloads") or WORKLOAD_NAMES:  # benches/versions.py: a few
         run, base = make_runners(m, name)
         n = cg_iterations(name, p.get("scale", 1.0))
         run(max(1, n // 10))
@@ -406,7 +414,7 @@ def bench_capture(p):
 
 def main(argv):
     context, task, so, params = argv[1], argv[2], argv[3], json.loads(argv[4])
-    if context not in CONTEXTS:
+    if context not in BASE:
         raise SystemExit(f"unknown context {context}")
     m, ctx_name = load(context, so)
     gc.disable()

@@ -15,9 +15,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--all-contexts", action="store_true")
     ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--contexts", help="comma-separated modes (of benches/_worker.py), e.g. hpydbg,hpydbg-nosites")
     args = ap.parse_args()
     so = R.build()
-    contexts = R.CG_CONTEXTS if args.all_contexts else ("hpydbg",)
+    contexts = (tuple(args.contexts.split(",")) if args.contexts
+                else R.CG_CONTEXTS if args.all_contexts else ("hpydbg",))
     with tempfile.TemporaryDirectory() as out:
         res = {}
         for c in contexts:

@@ -468,9 +468,11 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("protected_raw_bytes", raw)?;
     d.set_item("open_builders_and_trackers", AUX.lock().open_count())?;
     d.set_item("sites", SITES.lock().len())?;
-    let (windows, addresses) = crate::state::ctxpool::stats();
-    d.set_item("context_windows", windows)?;
-    d.set_item("context_addresses", addresses)?;
+    let pool = crate::state::ctxpool::stats();
+    d.set_item("context_slots", pool.slots)?;
+    d.set_item("context_addresses", pool.addresses)?;
+    d.set_item("context_moves", pool.moves)?;
+    d.set_item("context_scheme", pool.scheme.name())?;
     let (fields, globals) = crate::state::ctx::FIELDS.lock().counts();
     d.set_item("fields_stored", fields)?;
     d.set_item("globals_stored", globals)?;

@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_void};
 
 use crate::abi::*;
 use crate::base::pyframe;
+use crate::base::tlsword;
 use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
 use crate::diag::report::{self, Outcome, Use};
@@ -204,16 +205,40 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 
 /// The site of the API call in progress, whose return address into the
 /// extension is `ra` (see `tables::sites`): two compares when seen before.
+/// The Python instruction is read once per call into the extension (the
+/// innermost frame is the caller's, suspended in the call, for as long as
+/// the call runs: Python code the extension runs has returned when it
+/// makes its next API call) and kept, halved, in a static-TLS word: 0
+/// outside calls, 1 in a call until read.  Sites off: the word stays 1.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
+    let mut py = tlsword::call_instr::get();
+    if py <= 1 {
+        py = call_instr_first(py);
+        if py == 0 {
+            return 0;
+        }
+    }
+    if let Some(id) = SITES.lock().cached(ra, py) {
+        return id;
+    }
+    new_site(ra, py)
+}
+
+/// The first site of a call (word 1: keep the instruction for the call's
+/// other sites), or one outside any call (word 0: read it every time).
+/// 0: sites are off.  Inline: most calls into the extension record one site.
+#[inline(always)]
+fn call_instr_first(word: usize) -> usize {
     if !SETTINGS.sites() {
         return 0;
     }
-    let instr = pyframe::current_instr();
-    if let Some(id) = SITES.lock().cached(ra, instr) {
-        return id;
+    // Halved (2-byte instructions), at least 2 so that 0 and 1 stay marks.
+    let py = (pyframe::current_instr() >> 1).max(2);
+    if word == 1 {
+        tlsword::call_instr::set(py);
     }
-    new_site(ra, instr)
+    py
 }
 
 /// Frames kept of the stack of each new site.
@@ -223,8 +248,8 @@ const SITE_FRAMES: usize = 32;
 /// (its stack is captured now, once).
 #[cold]
 #[inline(never)]
-fn new_site(ra: usize, instr: usize) -> u32 {
-    if let Some(id) = SITES.lock().find(ra, instr) {
+fn new_site(ra: usize, py: usize) -> u32 {
+    if let Some(id) = SITES.lock().find(ra, py) {
         return id;
     }
     let trace = Trace::capture(SITE_FRAMES);
@@ -232,7 +257,7 @@ fn new_site(ra: usize, instr: usize) -> u32 {
         Some((loc, code)) => (Some(loc), code),
         None => (None, std::ptr::null_mut()),
     };
-    SITES.lock().insert(ra, instr, python, code, Some(trace))
+    SITES.lock().insert(ra, py, python, code, Some(trace))
 }
 
 /// Open a debug handle (null stays null) for the call whose return address

@@ -2,10 +2,10 @@
 //! the per-call copies, and the state they share.
 //!
 //! Every call from CPython into the extension runs with a context at a new
-//! address (`ctxpool`: 2^20 addresses in rotation over the same memory); a
-//! context kept from an earlier call (or used from another thread) is caught
-//! on first use ("Wrong HPy Context").  Outside any call the root context is
-//! valid.
+//! address (`ctxpool`: a window of addresses over the same memory, moved to
+//! a random slot of a reserved range after each turn); a context kept from
+//! an earlier call (or used from another thread) is caught on first use
+//! ("Wrong HPy Context").  Outside any call the root context is valid.
 //!
 //! Checking the context is on the path of every API call, so it is done in
 //! two steps.  The thread's static-TLS word (`base::tlsword`) holds the
@@ -14,8 +14,8 @@
 //! load and one compare with the context's address prove the common case.
 //! Everything else (the root context, real misuse) goes to the slow path,
 //! which decides from the thread-local call stack.  A stale context passes
-//! the fast check only if the rotation handed its address to the current
-//! call again: after exactly a multiple of 2^20 calls.
+//! the fast check only if the pool handed its address to the current call
+//! again: a chance of 1 in `MISS_ODDS` per use, at no distance certain.
 //!
 //! The fast path also proves that the thread holds the GIL (it is inside a
 //! call from CPython and did not leave Python execution), which is what
@@ -39,8 +39,9 @@ use crate::state::ctxpool;
 use crate::state::settings::Settings;
 use crate::base::sync::GilLock;
 
-/// How many calls apart a per-call context address recurs.
-pub const POOL_SIZE: usize = ctxpool::ADDRESSES;
+/// A context kept from an earlier call passes for the current one with a
+/// chance of 1 in this, per use (`ctxpool`).
+pub const MISS_ODDS: usize = ctxpool::ADDRESSES - ctxpool::PER_WINDOW;
 
 pub static NAME: &CStr = c"HPy Debug Mode ABI (hpydbg 0.1.0, a Rust debug context)";
 
@@ -327,10 +328,14 @@ impl ThreadState {
             self.enter_from_outside();
         }
         tlsword::set(next as usize);
+        // The call's Python instruction: not read yet (`func::call::site_here`).
+        let prev_instr = tlsword::call_instr::get();
+        tlsword::call_instr::set(1);
         let r = f(next);
         if self.outside_python.get() {
             self.returned_outside(next);
         }
+        tlsword::call_instr::set(prev_instr);
         self.current.set(prev);
         tlsword::set(prev as usize);
         if from_outside {

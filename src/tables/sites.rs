@@ -2,7 +2,9 @@
 //!
 //! What identifies a site cheaply, on every open and close, is the return
 //! address into the extension (the instruction after its call of the API
-//! function) and the instruction the innermost Python frame is executing.
+//! function) and the instruction the innermost Python frame is executing
+//! (`py`: its address / 2, instructions being 2-byte units, as
+//! `func::call::site_here` keeps it).
 //! The pair is looked up in a direct-mapped cache (two compares on a hit),
 //! then in a map; a pair seen for the first time becomes a new site, and
 //! only then is the full stack captured and the Python line worked out.
@@ -28,7 +30,7 @@ pub const MAX_SITES: usize = 1 << 20;
 #[derive(Copy, Clone)]
 struct Entry {
     ra: usize,
-    instr: usize,
+    py: usize,
     id: u32,
 }
 
@@ -72,45 +74,45 @@ impl Default for SiteTable {
 
 impl SiteTable {
     pub const fn new() -> Self {
-        SiteTable { cache: [Entry { ra: 0, instr: 0, id: 0 }; CACHE_SIZE], map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
+        SiteTable { cache: [Entry { ra: 0, py: 0, id: 0 }; CACHE_SIZE], map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
     }
 }
 
 #[inline(always)]
-fn slot_of(ra: usize, instr: usize) -> usize {
+fn slot_of(ra: usize, py: usize) -> usize {
     // Call sites in the extension differ in their low bits, and so do
-    // Python instructions (2 bytes each): a mix of the low bits is enough.
-    (ra ^ (instr >> 1) ^ (instr >> 13)) & (CACHE_SIZE - 1)
+    // Python instructions: their low bits are enough.
+    (ra ^ py) & (CACHE_SIZE - 1)
 }
 
 impl SiteTable {
-    /// The site of `(ra, instr)` if the cache holds it (an empty entry
+    /// The site of `(ra, py)` if the cache holds it (an empty entry
     /// matches only `(0, 0)`, whose site is "none" anyway).
     #[inline(always)]
-    pub fn cached(&self, ra: usize, instr: usize) -> Option<u32> {
+    pub fn cached(&self, ra: usize, py: usize) -> Option<u32> {
         // In bounds: `slot_of` masks with CACHE_SIZE - 1.
-        let e = unsafe { self.cache.get_unchecked(slot_of(ra, instr)) };
-        if e.ra == ra && e.instr == instr {
+        let e = unsafe { self.cache.get_unchecked(slot_of(ra, py)) };
+        if e.ra == ra && e.py == py {
             Some(e.id)
         } else {
             None
         }
     }
 
-    /// The site of `(ra, instr)` if it exists (and cache it).
-    pub fn find(&mut self, ra: usize, instr: usize) -> Option<u32> {
-        let id = *self.map.get(&(ra, instr))?;
-        self.remember(ra, instr, id);
+    /// The site of `(ra, py)` if it exists (and cache it).
+    pub fn find(&mut self, ra: usize, py: usize) -> Option<u32> {
+        let id = *self.map.get(&(ra, py))?;
+        self.remember(ra, py, id);
         Some(id)
     }
 
-    fn remember(&mut self, ra: usize, instr: usize, id: u32) {
-        self.cache[slot_of(ra, instr)] = Entry { ra, instr, id };
+    fn remember(&mut self, ra: usize, py: usize, id: u32) {
+        self.cache[slot_of(ra, py)] = Entry { ra, py, id };
     }
 
     /// Add a new site; `code` is a new reference to the Python location's
     /// code object (kept).  0 when the table is full.
-    pub fn insert(&mut self, ra: usize, instr: usize, python: Option<PyLocation>, code: *mut ffi::PyObject, trace: Option<Trace>) -> u32 {
+    pub fn insert(&mut self, ra: usize, py: usize, python: Option<PyLocation>, code: *mut ffi::PyObject, trace: Option<Trace>) -> u32 {
         if self.sites.len() >= MAX_SITES {
             if !code.is_null() {
                 unsafe { ffi::Py_DecRef(code) };
@@ -122,8 +124,8 @@ impl SiteTable {
         }
         self.sites.push(SiteInfo { ra, python, trace, resolved: None });
         let id = self.sites.len() as u32;
-        self.map.insert((ra, instr), id);
-        self.remember(ra, instr, id);
+        self.map.insert((ra, py), id);
+        self.remember(ra, py, id);
         id
     }
 
