@@ -142,3 +142,50 @@ def test_leak_in_a_method_is_not_advised_an_hpyglobal(builds, tmp_path):
     p = _leak_text(d, tmp_path, "leak_getattr_s", call)
     assert "leaked handle" in p.stderr, p.stderr
     assert "HPyGlobal" not in p.stderr, p.stderr
+
+
+NULL_CALLS = ["HPyUnicode_FromString", "HPyBytes_FromString", "HPy_GetAttr_s", "HPy_HasAttr_s", "HPy_GetItem_s",
+              "HPyImport_ImportModule", "HPyErr_SetString", "HPyErr_NewException", "HPyUnicode_DecodeFSDefault",
+              "HPy_Compile_s", "HPyContextVar_New"]
+
+
+def test_null_pointer_rule_covers_the_table_not_one_function(tmp_path):
+    # Eleven functions whose pointer parameter CPython dereferences: each
+    # NULL is reported (null-pointer, that API) and not forwarded, so the
+    # process survives under `log`.
+    from hpydbg.build import build_extension
+
+    build_extension("nullptrs", [str(ROOT / "tests" / "ext" / "nullptrs.c")], str(tmp_path), opt="-O3")
+    code = (f"import nullptrs\nfor i in range({len(NULL_CALLS)}):\n"
+            "    try:\n        nullptrs.null_call(i)\n    except Exception:\n        pass\nprint('survived')\n")
+    p, records, info = run(code, tmp_path, tmp_path, HPY_DEBUG_POLICY="log")
+    assert p.returncode == 0 and p.stdout.strip() == "survived", info
+    # (the exception-state reports that follow a refused call under `log`
+    # are issue 20's business)
+    nulls = [r for r in records if r.get("class") == "null-pointer"]
+    assert [r["api"] for r in nulls] == NULL_CALLS, info
+    assert all(r["site"]["file"].endswith("nullptrs.c") for r in nulls), info
+
+
+# under `raise`: what differs from `log` (the rest behaves as under `log`)
+RAISE = {
+    "builder_index_out_of_range": ("print(mod.squares(3))", ["(0, 1, 4)"]),
+    # the second Set is not made: the first item stays
+    "builder_item_set_twice": ("print(mod.labels(['a', 'b']))", ["['<none>', 'b', '<end>']"]),
+    # Build cancels the builder and raises
+    "builder_item_not_set": ("try:\n    mod.positives([3, -1, 4])\nexcept Exception as e:\n    print(type(e).__name__)",
+                             ["HPyDebugError"]),
+    "null_c_string": ("try:\n    mod.color_name(7)\nexcept Exception as e:\n    print(type(e).__name__)", ["HPyDebugError"]),
+    # the store is made: nothing to refuse
+    "traverse_missed_field": ("p = mod.Pair(1, 2)\nprint(p.first, p.second)", ["1 2"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAISE))
+def test_raise_policy(name, builds, tmp_path):
+    body, want = RAISE[name]
+    d = builds(name, "-O3")
+    p, records, info = run(f"import {name} as mod\n{body}\n", d, tmp_path, HPY_DEBUG_POLICY="raise")
+    assert p.returncode == 0, info
+    assert p.stdout.split("\n")[:len(want)] == want, info
+    assert any(r.get("event") == "misuse" and r["class"] == GO_ON[name][2] for r in records), info

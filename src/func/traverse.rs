@@ -115,13 +115,22 @@ fn after_store_slow(call_api: &'static str, ut: HPy, obj: usize, size: usize, ad
 unsafe fn check(api: &'static str, ut: HPy, o: *mut pyo3::ffi::PyObject, tp: *mut pyo3::ffi::PyTypeObject, size: usize, addr: usize) {
     let obj = o as usize;
     let name = std::ffi::CStr::from_ptr((*tp).tp_name).to_string_lossy().into_owned();
-    let mut probe = Probe::default();
-    if let Some(traverse) = (*tp).tp_traverse {
-        *std::ptr::addr_of_mut!(PROBE) = Some(Probe::default());
-        traverse(o, ignore_visit, std::ptr::null_mut());
-        probe = (*std::ptr::addr_of_mut!(PROBE)).take().unwrap_or_default();
-        *std::ptr::addr_of_mut!(PENDING_IMPL) = 0;
+    // As HPy's generic clear (ctx_type.c's hpytype_clear), every type of
+    // the base chain: each HPy type's traverse visits its own fields.
+    *std::ptr::addr_of_mut!(PROBE) = Some(Probe::default());
+    let mut t = tp;
+    let mut seen: Vec<usize> = Vec::new();
+    while !t.is_null() {
+        if let Some(traverse) = (*t).tp_traverse {
+            if !seen.contains(&(traverse as usize)) {
+                seen.push(traverse as usize);
+                traverse(o, ignore_visit, std::ptr::null_mut());
+            }
+        }
+        t = (*t).tp_base;
     }
+    let probe = (*std::ptr::addr_of_mut!(PROBE)).take().unwrap_or_default();
+    *std::ptr::addr_of_mut!(PENDING_IMPL) = 0;
     // The struct as the extension sees it: from the probe, else by shape.
     let payload = probe.payloads.first().copied().unwrap_or_else(|| payload_of(ut));
     let offset = |a: usize| {
