@@ -312,7 +312,7 @@ def task_callgrind(m, p):
         m.cg_dump()
         labels.append(label)
 
-    for name in WORKLOAD_NAMES:
+    for name in p.get("workloads") or WORKLOAD_NAMES:  # benches/versions.py: a few
         run, base = make_runners(m, name)
         n = cg_iterations(name, p.get("scale", 1.0))
         run(max(1, n // 10))

@@ -124,3 +124,64 @@ def test_warning_from_module_init_is_attributed_as_in_universal_mode(warnext_dir
     [line] = [l for l in r.stderr.splitlines() if "DeprecationWarning" in l]
     assert line.split(":")[0].endswith("warnext.py") and "old API used by warnext" in line, r.stderr
     assert "hpydbg" not in r.stderr
+
+
+# How piconumpy's and ultrajson-hpy's harnesses load modules: no mode=.
+PLAIN_LOAD = """
+import importlib.util, os, hpy.universal as U
+so = os.path.abspath('leakext.hpy0.so')
+spec = importlib.util.spec_from_file_location('leakext', so)
+m = U.load('leakext', so, spec{extra})
+print(m.ctx_name())
+m.leak('leaked by a plain load')  # PLAIN LEAK
+"""
+
+
+def plain_load(extra=""):
+    return PLAIN_LOAD.format(extra=extra)
+
+
+@pytest.mark.parametrize("selection", ["1", "leakext"])
+def test_plain_load_under_HPY_DEBUG_is_checked(leakext_dir, selection):
+    from conftest import leakext_line
+
+    r = run_python(plain_load(), leakext_dir, {"HPY_DEBUG": selection})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(OURS), r.stdout
+    assert "hpydbg: 1 leaked handle" in r.stderr, r.stderr
+    assert f"leak_impl at {TESTS / 'ext' / 'leakext.c'}:{leakext_line('LEAK')}" in r.stderr, r.stderr
+    assert "e.g. 'leaked by a plain load'" in r.stderr, r.stderr
+    # The harness's line, not hpydbg's wrapper.
+    line = plain_load().splitlines().index("m.leak('leaked by a plain load')  # PLAIN LEAK") + 1
+    assert f"from Python: <string>:{line} in <module> (1 handle)" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("extra", [", mode=U.MODE_UNIVERSAL", ", debug=False", ", False"])
+def test_plain_load_with_an_explicit_universal_mode_is_not_checked(leakext_dir, extra):
+    r = run_python(plain_load(extra), leakext_dir, {"HPY_DEBUG": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(UNIVERSAL), r.stdout
+    assert "leaked handle" not in r.stderr, r.stderr
+
+
+def test_plain_load_for_another_module_or_under_HPY_debug_keeps_hpys_rules(leakext_dir):
+    # HPY_DEBUG names another module; HPY=debug: HPy's rule (load() ignores HPY).
+    for env in ({"HPY_DEBUG": "other"}, {"HPY": "debug"}):
+        r = run_python(plain_load(), leakext_dir, env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(UNIVERSAL), (env, r.stdout)
+
+
+def test_loader_stub_needs_no_pkg_resources(leakext_dir):
+    # hpydbg.build writes its own stub: importing the module works where
+    # pkg_resources cannot be imported (setuptools>=81), in every mode.
+    block = ("import sys\nclass _NoPkgResources:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'pkg_resources': raise ModuleNotFoundError(\"No module named 'pkg_resources'\")\n"
+             "sys.meta_path.insert(0, _NoPkgResources())\n")
+    stub = (leakext_dir / "leakext.py").read_text()
+    assert "pkg_resources" not in stub.replace("(which imports pkg_resources", "")
+    for env in ({}, {"HPY_DEBUG": "1"}, {"HPY": "debug"}):
+        r = run_python(block + "import leakext\nprint(leakext.ctx_name())", leakext_dir, env)
+        assert r.returncode == 0, (env, r.stderr)
+        assert r.stdout.startswith(UNIVERSAL if not env else OURS), (env, r.stdout)

@@ -44,6 +44,8 @@ MARKER = "/* EXPECT */"
 # also matches at -O3: the trampoline's line when the faulty call is a tail call
 MARKER_O3 = "/* EXPECT -O3 */"
 HPY_OUTCOMES = ("caught", "crash", "missed")
+# classes docs/REPORTS.md says are reported without stopping the process
+WARNING_CLASSES = {"field-without-gc"}
 RUN_TIMEOUT = 60
 # exit status of the C-debug-mode run when hpydbg got enabled anyway
 HPYDBG_STILL_ACTIVE = 97
@@ -279,7 +281,10 @@ def test_hpydbg(case, opt, built, tmp_path, results):
     if case.is_control:
         assert r.returncode == 0, f"control failed\n{info}"
         assert records == [], f"false report on a control\n{info}"
-        leaked_text = [t for t in HPYDBG_REPORT_TEXT if t in r.stderr]
+        # hpydbg's start-up notes ("hpydbg: CPython 3.13.0: ...") go to
+        # stderr by design; reports must not
+        stderr = "\n".join(line for line in r.stderr.splitlines() if not line.startswith("hpydbg: CPython "))
+        leaked_text = [t for t in HPYDBG_REPORT_TEXT if t in stderr]
         assert not leaked_text, f"report text on stderr although HPY_DEBUG_LOG is set\n{info}"
         results.record(case, column, "pass")
         return
@@ -291,7 +296,7 @@ def test_hpydbg(case, opt, built, tmp_path, results):
     at_site = [x for x in with_api if site_matches(x, case, opt)]
     assert at_site, (f"no {'/'.join(case.classes)} record at {case.path.name}:"
                      f"{'|'.join(map(str, expected_lines(case, opt)))}\n{info}")
-    if not case.is_leak:
+    if not case.is_leak and not set(case.classes) <= WARNING_CLASSES:
         # default policy `abort`: a misuse stops the process
         assert r.returncode != 0, f"the process went on after a misuse\n{info}"
     results.record(case, column, "pass")

@@ -157,7 +157,7 @@ def test_hybrid_abi_extension_runs_on_hpydbg(tmp_path):
     from hpydbg.build import build_extension
 
     so = build_extension("probe", [str(TESTS / "ext" / "probe.c")], str(tmp_path), abi="hybrid", opt="-O3")
-    assert so.endswith(".hpy0-cp311.so")
+    assert so.endswith(f".hpy0-cp{sys.version_info[0]}{sys.version_info[1]}.so"), so
     r = _run([sys.executable, "-c", "import probe; print(probe.ctx_name())"], tmp_path, _env(policy=None))
     assert r.returncode == 0, r.stderr
     assert "hpydbg" in r.stdout, r.stdout

@@ -40,7 +40,7 @@ def test_new():
 
 BASELINE = f"""\
 # hpydbg suppressions: the baseline of a run (pytest --hpy-debug-write-baseline).
-# One entry per class and C function/file; 'lines' and 'seen' are hints, not matched.
+# One entry per class, C function/file and caller; 'lines' and 'seen' are hints, not matched.
 # 3 entries.
 
 [[suppress]]
@@ -157,10 +157,11 @@ def test_baseline_then_pass_then_only_the_new_leak_fails(project, xdist):
     r.assert_outcomes(passed=4, failed=1)
     check_new_leak_failure(r)
     lines = section(r)
+    # each finding once, with its tests
     i = lines.index("hpydbg: 1 test failed on leaks or misuses:")
-    assert lines[i + 1] == "  test_new.py::test_new"
-    assert re.fullmatch(rf"      1 x leak at new_leak_impl at \S+oldleaks\.c:{NEW} \(oldleaks\.hpy0\.so\)",
-                        lines[i + 2]), lines[i + 2]
+    assert re.fullmatch(rf"  1 x leak at new_leak_impl at \S+oldleaks\.c:{NEW} \(oldleaks\.hpy0\.so\)",
+                        lines[i + 1]), lines[i + 1]
+    assert lines[i + 2] == "      tests (1): test_new.py::test_new"
     assert used_rows(lines) == {"old_c_impl": (3, 1), "old_b_impl": (2, 1), "old_a_impl": (1, 1)}
     assert not any("matched nothing" in l for l in lines)
 

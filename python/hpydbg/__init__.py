@@ -112,7 +112,24 @@ def _reissue_warnings(caught, caller) -> None:
                                registry=caller.f_globals.setdefault("__warningregistry__", {}))
 
 
+def _call_warnings_at_caller(fn, *args, **kwargs):
+    """Call ``fn``; a warning the extension's init raises from C names the
+    innermost Python frame, which would be hpydbg's wrapper: re-issue such
+    warnings at the wrapper's caller (the loader stub, or the harness's
+    ``load`` line), where universal mode puts them."""
+    import warnings
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return fn(*args, **kwargs)
+    finally:
+        # Outside the recording block (else they are recorded again).
+        _reissue_warnings(caught, sys._getframe(2))
+
+
 def _install_bootstrap_hook(universal) -> None:
+    """Loader stubs (``import mod``) call ``_load_bootstrap``, which reads
+    the mode from the ``env`` mapping: ask for debug mode there."""
     original = universal._load_bootstrap
     if getattr(original, "_hpydbg_hook", False):
         return
@@ -120,22 +137,33 @@ def _install_bootstrap_hook(universal) -> None:
     def _load_bootstrap(name, ext_name, package, file, loader, spec, env):
         if _wants_debug(name):
             env = _EnvWithDebug(env, name)
-        # A warning the extension's init raises from C names the innermost
-        # Python frame, which would be this wrapper: re-issue such warnings
-        # at the caller's line (the module's loader stub), where universal
-        # mode puts them.
-        import warnings
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                return original(name, ext_name, package, file, loader, spec, env)
-        finally:
-            # Outside the recording block (else they are recorded again).
-            _reissue_warnings(caught, sys._getframe(1))
+        return _call_warnings_at_caller(original, name, ext_name, package, file, loader, spec, env)
 
     _load_bootstrap._hpydbg_hook = True  # type: ignore[attr-defined]
     _load_bootstrap.__wrapped__ = original  # type: ignore[attr-defined]
     universal._load_bootstrap = _load_bootstrap
+
+
+def _install_load_hook(universal) -> None:
+    """Test harnesses (piconumpy's, ultrajson-hpy's) call
+    ``hpy.universal.load(name, path, spec)`` without a mode, which HPy loads
+    in universal mode: under ``HPY_DEBUG`` the selected modules get debug
+    mode instead.  A ``mode=`` or ``debug=`` the caller passes is kept."""
+    original = universal.load
+    if getattr(original, "_hpydbg_hook", False):
+        return
+
+    def load(*args, **kwargs):
+        if len(args) <= 3 and "mode" not in kwargs and "debug" not in kwargs:
+            name = args[0] if args else kwargs.get("name")
+            if isinstance(name, str) and _wants_debug(name):
+                kwargs["mode"] = universal.MODE_DEBUG
+        return _call_warnings_at_caller(original, *args, **kwargs)
+
+    load._hpydbg_hook = True  # type: ignore[attr-defined]
+    load.__wrapped__ = original  # type: ignore[attr-defined]
+    load.__doc__ = original.__doc__
+    universal.load = load
 
 
 def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
@@ -144,7 +172,9 @@ def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
     Works whether or not ``hpy.universal`` was already imported.  With
     ``modules="all"`` every HPy universal module loaded from now on is loaded
     in debug mode; with a list of names, those modules.  Modules loaded
-    before this call keep the context they were loaded with.
+    before this call keep the context they were loaded with.  With
+    ``HPY_DEBUG_STUBS=1`` in the environment, HPy 0.9.0 loader stubs that
+    import ``pkg_resources`` are loaded by hpydbg (without it) from now on.
     """
     global _enabled, _debug_modules
     if modules is not None:
@@ -166,6 +196,10 @@ def enable(modules: "Optional[Iterable[str] | str]" = None) -> None:
     if ld is not None:
         ld._debug = _debug
     _install_bootstrap_hook(universal)
+    _install_load_hook(universal)
+    if os.environ.get("HPY_DEBUG_STUBS", "").strip().lower() in ("1", "true", "yes", "on"):
+        from . import _stubs
+        _stubs.install_finder()
     _enabled = True
 
 

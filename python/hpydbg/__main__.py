@@ -8,6 +8,10 @@ HPY_DEBUG=1 and show hpydbg's report.
 HPy universal module in debug mode on hpydbg's context, and print the leak
 summary (grouped by allocation site) when it ends.
 
+``python -m hpydbg stubs [--write] PATH...``: list (or rewrite with hpydbg's
+own, which needs no ``pkg_resources``) the HPy 0.9.0 loader stubs under PATH
+that import ``pkg_resources`` (removed in setuptools 81).
+
 ``python -m hpydbg report [--baseline FILE] [--html DIR] LOG...``: merge the
 JSON-lines logs of many processes, group them by site, print the summary
 (with ``--baseline``, only what the suppression file does not cover, and
@@ -185,8 +189,12 @@ def run(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         traceback.print_exc()
         status = 130
-    except BaseException:  # noqa: BLE001 - report like the interpreter, then the leaks
+    except BaseException as e:  # noqa: BLE001 - report like the interpreter, then the leaks
         traceback.print_exc()
+        from ._stubs import diagnose
+        hint = diagnose(e)
+        if hint:
+            sys.stderr.write(hint + "\n")
         status = 1
     finally:
         sys.stdout.flush()
@@ -202,7 +210,11 @@ def run(argv: Sequence[str]) -> int:
 
 
 def report(args) -> int:
-    """``python -m hpydbg report``: merge logs, print the summary, HTML."""
+    """``python -m hpydbg stubs [--write] PATH...``: list (or rewrite with hpydbg's
+own, which needs no ``pkg_resources``) the HPy 0.9.0 loader stubs under PATH
+that import ``pkg_resources`` (removed in setuptools 81).
+
+``python -m hpydbg report``: merge logs, print the summary, HTML."""
     from . import html, logs, suppressions
 
     stats = logs.LogStats()
@@ -245,6 +257,22 @@ def report(args) -> int:
     return status
 
 
+def stubs(args) -> int:
+    """``python -m hpydbg stubs``: HPy loader stubs that need pkg_resources."""
+    from . import _stubs
+
+    found = list(_stubs.find(args.paths))
+    for stub in found:
+        if args.write:
+            so = _stubs.rewrite(stub)
+            print(f"{stub}: rewritten (loads {os.path.basename(so)} without pkg_resources)")
+        else:
+            print(f"{stub}: HPy 0.9.0 loader stub importing pkg_resources")
+    if not found:
+        print("hpydbg: no HPy loader stub importing pkg_resources found")
+    return 1 if found and not args.write else 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
@@ -260,8 +288,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rp.add_argument("--baseline", metavar="FILE",
                     help="a suppression file: show only what it does not cover; exit 1 if any")
     rp.add_argument("--html", metavar="DIR", help="write a static HTML report into DIR")
+    sp = sub.add_parser("stubs", help="list (--write: rewrite) HPy 0.9.0 loader stubs that "
+                                      "import pkg_resources (removed in setuptools 81)")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to search")
+    sp.add_argument("--write", action="store_true",
+                    help="replace them with hpydbg's loader stub (needs no pkg_resources)")
     args = p.parse_args(argv)
-    return {"demo": demo, "report": report}[args.cmd](args)
+    return {"demo": demo, "report": report, "stubs": stubs}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,18 @@ NO_TRACES_HINT = ("(allocation sites are unknown: site recording is off (HPY_DEB
 WHAT_TO_DO = ("  what to do: close every handle you open with HPy_Close once you are done "
               "with it (or return it); HPyTracker helps on error paths.")
 
+# A handle opened in the module's exec slot and still open: kept in a C
+# global for the module's lifetime (issue 19).
+MODULE_INIT_ADVICE = ("      what to do: opened in the module's exec slot (HPy_mod_exec) and kept open: "
+                      "a handle must not outlive the call that opened it; keep the object in an "
+                      "HPyGlobal (HPyGlobal_Store at init, HPyGlobal_Load where it is used), "
+                      "and close this handle")
+
 Frame = Dict[str, Any]
+
+
+def _in_module_init(h: Any) -> bool:
+    return bool(getattr(h, "opened_in_module_init", False))
 
 # `function at file:line (object)` or `function (object)`, as rendered by
 # src/base/stacktrace.rs (optionally prefixed by `#N `, and followed by
@@ -132,13 +143,20 @@ def _plural(n: int, word: str) -> str:
 
 
 def format_groups(handles: Sequence[Any], groups: "Optional[OrderedDict[str, List[Any]]]" = None,
-                  memo: "Optional[_SiteMemo]" = None) -> List[str]:
+                  memo: "Optional[_SiteMemo]" = None, max_groups: Optional[int] = None) -> List[str]:
     """The body of a leak report: one block per allocation site (``groups``
-    and ``memo``: those of ``handles``, when the caller has them)."""
+    and ``memo``: those of ``handles``, when the caller has them); with
+    ``max_groups``, the biggest that many, then one line for the rest."""
     memo = memo or _SiteMemo()
     groups = groups if groups is not None else group_by_site(handles, memo)
     lines: List[str] = []
-    for site, hs in groups.items():
+    items = list(groups.items())
+    if max_groups is not None and len(items) > max_groups:
+        rest = items[max_groups:]
+        items = items[:max_groups]
+    else:
+        rest = []
+    for site, hs in items:
         kind = "" if _kind(hs[0]) == "handle" else _kind(hs[0]) + " "
         lines.append(f"  {len(hs)} x {kind}opened at {_site(hs[0]) or 'unknown site'}")
         lines.append(f"      e.g. {_safe_repr(hs[0])}")
@@ -149,13 +167,18 @@ def format_groups(handles: Sequence[Any], groups: "Optional[OrderedDict[str, Lis
         if trace:
             lines.append("      stack:")
             lines.extend("    " + l for l in trim_stack(trace.rstrip().splitlines()))
+        if _in_module_init(hs[0]):
+            lines.append(MODULE_INIT_ADVICE)
+    if rest:
+        n = sum(len(hs) for _, hs in rest)
+        lines.append(f"  ... and {_plural(n, 'more leaked handle')} opened at {_plural(len(rest), 'more place')}")
     if list(groups) == ["unknown site"]:
         lines.append("  " + NO_TRACES_HINT)
     lines.append(WHAT_TO_DO)
     return lines
 
 
-def format_leaks(handles: Iterable[Any], when: str = "") -> str:
+def format_leaks(handles: Iterable[Any], when: str = "", max_groups: Optional[int] = None) -> str:
     """``hpydbg: N leaked handles<when>, opened at M places:`` and the groups;
     the empty string when there is nothing to report."""
     handles = list(handles)
@@ -166,7 +189,7 @@ def format_leaks(handles: Iterable[Any], when: str = "") -> str:
     groups = group_by_site(handles, memo)
     head = (f"hpydbg: {_plural(len(handles), 'leaked handle')}{when}, "
             f"opened at {_plural(len(groups), 'place')}:")
-    return "\n".join([head] + format_groups(handles, groups, memo))
+    return "\n".join([head] + format_groups(handles, groups, memo, max_groups))
 
 
 def python_site(h: Any) -> Optional[Frame]:
@@ -216,6 +239,8 @@ def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
     """Leaked handles as findings (see ``hpydbg.suppressions``): one per
     allocation site and object type, biggest first; each keeps its
     ``handles`` (not serialisable: drop it before sending)."""
+    from .logs import finding_key
+
     groups: "OrderedDict[tuple, List[Any]]" = OrderedDict()
     memo = _SiteMemo()
     for h in handles:
@@ -223,9 +248,11 @@ def leak_findings(handles: Iterable[Any], test: Optional[str] = None,
     out = []
     for (site, tname), hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         callers = python_callers(hs) or list(python_fallback or [])
-        out.append({"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
-                    "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
-                    "test": test, "handles": hs})
+        f = {"class": "leak", "count": len(hs), "site": site_dict(hs[0]),
+             "python": callers, "type": tname, "sample": _safe_repr(hs[0]),
+             "test": test, "handles": hs}
+        f["key"] = finding_key(f)
+        out.append(f)
     return out
 
 
@@ -252,6 +279,9 @@ def leak_records(handles: Iterable[Any], **extra: Any) -> List[Dict[str, Any]]:
         trace = _stack(h)
         if trace:
             rec["opened_at"] = parse_stack(trace)
+        if _in_module_init(h):
+            rec["opened_in_module_init"] = True
+            rec["what_to_do"] = MODULE_INIT_ADVICE.split("what to do: ", 1)[1]
         rec["pid"] = pid
         rec.update(extra)
         records.append(rec)
@@ -337,7 +367,10 @@ def exit_code_on_findings(env: Mapping[str, str] = os.environ) -> Optional[int]:
 
 
 def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Misuse reports (``take_reports()``) as findings (``hpydbg.suppressions``)."""
+    """Misuse reports (``take_reports()``: one per finding of the window,
+    with its count and Python callers) as findings (``hpydbg.suppressions``)."""
+    from .logs import finding_key
+
     out = []
     for r in reports:
         if r.get("event", "misuse") == "leak":
@@ -348,10 +381,15 @@ def misuse_findings(reports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]
         if not site and isinstance(fn, Mapping) and fn.get("name"):
             # a return-time report: the extension function it concerns
             site = {"function": fn["name"], "file": None, "line": None, "object": None}
-        out.append({"class": r.get("class") or "misuse", "count": 1, "site": site,
-                    "python": [dict(py, count=1)] if isinstance(py, Mapping) else [],
-                    "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
-                    "report": dict(r)})
+        callers = [dict(c) for c in r.get("callers") or [] if isinstance(c, Mapping) and c.get("file")]
+        if not callers and isinstance(py, Mapping):
+            callers = [dict(py, count=int(r.get("count") or 1))]
+        f = {"class": r.get("class") or "misuse", "count": int(r.get("count") or 1), "site": site,
+             "chain": r.get("chain") or [], "caller": r.get("caller"), "python": callers,
+             "type": r.get("type"), "test": r.get("test"), "api": r.get("api"),
+             "uses": r.get("uses"), "report": dict(r)}
+        f["key"] = finding_key(dict(f, function=fn))
+        out.append(f)
     return out
 
 
@@ -401,6 +439,13 @@ def print_exit_summary() -> None:
 
     if not _hpydbg.context_created():
         return
+    # Cyclic garbage dies now, so that what its destructors report comes
+    # before the summary (what dies later, as the interpreter shuts down,
+    # is marked and summarised again at the very end: emit_repeats).
+    import gc
+    gc.collect()
+    sys.stdout.flush()
+    sys.stderr.flush()
     quiet = os.environ.get("HPY_DEBUG_EXIT_REPORT", "1") == "0"
     found = sum(report_at_end(_hpydbg.get_open_handles(0),
                               " (open when the program exited)", quiet))
@@ -449,11 +494,47 @@ def format_report(r: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_reports(reports: Sequence[Mapping[str, Any]], when: str = "") -> str:
-    """``hpydbg: N invalid HPy API use(s)<when>:`` and each report."""
+def _site_line(r: Mapping[str, Any]) -> str:
+    from .logs import site_text
+
+    api = f" in {r['api']}()" if r.get("api") else ""
+    return f"{r.get('class', 'misuse')}{api} at {site_text(r.get('site'))}"
+
+
+def format_reports(reports: Sequence[Mapping[str, Any]], when: str = "",
+                   max_full: Optional[int] = None, max_lines: Optional[int] = None) -> str:
+    """``hpydbg: N invalid HPy API use(s)<when>:`` (N: the occurrences, the
+    reports' counts added up) and each report once, with its count and
+    Python callers where it happened more than once.  With ``max_full``,
+    only that many in full, then one line each up to ``max_lines``, then
+    one line for the rest."""
     if not reports:
         return ""
-    n = len(reports)
+    n = sum(int(r.get("count") or 1) for r in reports)
     head = f"hpydbg: {n} invalid HPy API use{'s' if n != 1 else ''}{when}:"
-    body = "\n\n".join(format_report(r) for r in reports)
+    blocks: List[str] = []
+    short: List[str] = []
+    rest = [0, 0]
+    for i, r in enumerate(reports):
+        count = int(r.get("count") or 1)
+        if max_full is None or i < max_full:
+            text = format_report(r)
+            callers = [c for c in r.get("callers") or [] if isinstance(c, Mapping) and c.get("file")]
+            if count > 1 or len(callers) > 1:
+                where = ", ".join(f"{os.path.basename(str(c['file']))}:{c.get('line')} ({c.get('count')})"
+                                  for c in callers[:5])
+                more = f" and {len(callers) - 5} more" if len(callers) > 5 else ""
+                text += f"\n  here: {count} time{'s' if count != 1 else ''}" + (
+                    f", from Python: {where}{more}" if where else "")
+            blocks.append(text)
+        elif max_lines is None or len(short) < max_lines:
+            short.append(f"  {count} x {_site_line(r)}")
+        else:
+            rest[0] += 1
+            rest[1] += count
+    body = "\n\n".join(blocks)
+    if short:
+        body += "\n\nhpydbg: and these, one line each:\n" + "\n".join(short)
+    if rest[0]:
+        body += f"\n  ... and {rest[0]} more finding{'s' if rest[0] != 1 else ''} ({rest[1]} uses)"
     return head + "\n" + body

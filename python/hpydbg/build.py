@@ -2,7 +2,11 @@
 by the demo, the tests and the leak cases.  Extensions are built with ``-g``
 and, by default, ``-O0`` so that reports point at source lines; ``opt="-O3"``
 builds them as real projects ship them (HPy's API functions and small static
-helpers inlined), which is what tests/test_real_reports.py checks."""
+helpers inlined), which is what tests/test_real_reports.py checks.
+
+The loader stub written next to each universal module is hpydbg's own
+(``write_loader_stub``): HPy 0.9.0's imports ``pkg_resources``, which
+setuptools 81 removed; this one finds the shared object next to itself."""
 from __future__ import annotations
 
 import os
@@ -23,7 +27,8 @@ def build_extension(name: str, sources: Sequence[str], outdir: str, *,
     """Build extension ``name`` from C or C++ ``sources`` (not both) into
     ``outdir`` with ``-g`` and optimisation ``opt`` (e.g. ``"-O3"``); return
     the path of the shared object (``NAME.hpy0.so`` for the universal ABI,
-    ``NAME.hpy0-cp311.so`` for the hybrid one).  C++ sources are compiled
+    ``NAME.hpy0-cp3XY.so`` for the hybrid one) and writes its loader stub
+    ``NAME.py`` beside it (``write_loader_stub``).  C++ sources are compiled
     and linked with g++ (``$CXX``), ``-std=c++17``.  Not thread-safe (it
     changes the working directory, the environment and fd 1 while it runs);
     separate processes (xdist workers) with separate ``outdir`` are fine."""
@@ -78,7 +83,45 @@ def build_extension(name: str, sources: Sequence[str], outdir: str, *,
     sos = [o for o in outputs if o.endswith(".so")]
     if len(sos) != 1:
         raise RuntimeError(f"expected one shared object from build_ext, got {outputs}")
-    return str(Path(sos[0]).resolve())
+    so = str(Path(sos[0]).resolve())
+    if abi in ("universal", "hybrid"):
+        write_loader_stub(so)
+    return so
+
+
+# Keeps HPy's stub protocol: a ``__bootstrap__`` function (hpydbg's frame
+# reader skips it, so reports name the ``import`` line) calling
+# ``_load_bootstrap`` with ``os.environ`` itself (a real dict would be
+# mishandled by hpy 0.9.0's ``_load_bootstrap``: it decrefs borrowed values).
+LOADER_STUB = """\
+# Loader stub of the HPy universal module {module!r}, written by hpydbg.build
+# in place of HPy 0.9.0's (which imports pkg_resources, gone in setuptools>=81).
+
+
+def __bootstrap__():
+    from os import environ, path
+    from sys import modules
+    from hpy.universal import _load_bootstrap
+    ext_filepath = path.join(path.dirname(__file__), {ext_file!r})
+    m = _load_bootstrap({module!r}, __name__, __package__, ext_filepath,
+                        __loader__, __spec__, environ)
+    modules[__name__] = m
+
+
+__bootstrap__()
+"""
+
+
+def write_loader_stub(so_path: str, stub_path: "str | None" = None) -> str:
+    """Write the loader stub of the universal module ``so_path``
+    (``NAME.hpy0.so``) to ``stub_path`` (default: ``NAME.py`` beside it),
+    replacing HPy's; return the stub's path.  It needs only ``hpy``
+    (no ``pkg_resources``), and imports as HPy's does, honouring ``HPY``."""
+    so = Path(so_path)
+    module = so.name.split(".")[0]
+    stub = Path(stub_path) if stub_path else so.with_name(module + ".py")
+    stub.write_text(LOADER_STUB.format(module=module, ext_file=so.name))
+    return str(stub)
 
 
 def load(name: str, so_path: str, debug: bool = True):

@@ -1,11 +1,13 @@
 """A static HTML report of merged findings (``hpydbg report --html DIR``).
 
-``index.html``: every site, by count, with its class, C function and line
+``index.html``: every finding, by count, with its class, C function and line
 (linked to its source page), samples, Python callers and tests.  One page
 per C source file involved: the file with line numbers, each line with
-findings marked and followed by what was found there (count, class, sample
-objects, Python callers, the stack).  Plain string templates; every value
-is escaped.
+findings marked (``tr.hit``) and followed by what was found there (count,
+class, sample objects, Python callers, the stack); the line of the caller a
+site was inlined into is marked too (``tr.caller``: the call where the
+finding starts), as are the use sites of a kept context.  Plain string
+templates; every value is escaped.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ td.count, td.n { text-align: right; font-variant-numeric: tabular-nums; }
 table.source { font-family: monospace; white-space: pre; }
 table.source td.n { color: #888; }
 tr.hit { background: #fdd; }
+tr.caller { background: #ffe8c0; }
 tr.note td { font-family: sans-serif; white-space: normal; background: #fff4f4; }
 .cls { font-weight: bold; }
 pre.stack { margin: 0.2em 0; font-size: 90%; }
@@ -46,13 +49,28 @@ def _callers(g: Mapping[str, Any], limit: int = 3) -> str:
                        for c in list(g.get("python") or [])[:limit])
 
 
+def _lines(g: Mapping[str, Any]) -> List[tuple]:
+    """``(file, line, kind)`` a finding marks: its site and the use sites
+    (``"hit"``), the line of the caller it was inlined into (``"caller"``)."""
+    out = []
+    site = g.get("site") or {}
+    sites = [u.get("site") or {} for u in g.get("uses") or []] or [site]
+    for s in sites:
+        if s.get("file") and s.get("line") is not None:
+            out.append((s["file"], int(s["line"]), "hit"))
+        into = s.get("inlined_into") or {}
+        if into.get("file") and into.get("line") is not None:
+            out.append((into["file"], int(into["line"]), "caller"))
+    return out
+
+
 def _source_pages(groups: Sequence[Mapping[str, Any]]) -> Dict[str, str]:
     """C source path -> page file name, in order of first appearance."""
     pages: Dict[str, str] = {}
     for g in groups:
-        f = (g.get("site") or {}).get("file")
-        if f and f not in pages:
-            pages[f] = f"src-{len(pages) + 1}-{re.sub(r'[^A-Za-z0-9_-]', '_', os.path.basename(f))}.html"
+        for f, _, _ in _lines(g):
+            if f not in pages:
+                pages[f] = f"src-{len(pages) + 1}-{re.sub(r'[^A-Za-z0-9_-]', '_', os.path.basename(f))}.html"
     return pages
 
 
@@ -65,6 +83,11 @@ def index_html(groups: Sequence[Mapping[str, Any]], pages: Mapping[str, str], ti
         f = site.get("file")
         if f in pages and site.get("line") is not None:
             where = f'<a href="{pages[f]}#L{int(site["line"])}">{where}</a>'
+        uses = g.get("uses") or []
+        for u in uses[:5]:
+            where += "<br>" + escape(f"used at {site_text(u.get('site'))} ({u.get('count')})")
+        if len(uses) > 5:
+            where += "<br>" + escape(f"and {len(uses) - 5} more use sites")
         tests = g.get("tests") or []
         rows.append(
             f'<tr class="site" id="site-{i}"><td class="count">{int(g["count"])}</td>'
@@ -84,10 +107,13 @@ def index_html(groups: Sequence[Mapping[str, Any]], pages: Mapping[str, str], ti
 
 def source_html(path: str, groups: Sequence[Mapping[str, Any]]) -> str:
     by_line: Dict[int, List[Mapping[str, Any]]] = {}
+    callers: Dict[int, List[Mapping[str, Any]]] = {}
     for g in groups:
-        site = g.get("site") or {}
-        if site.get("file") == path and site.get("line") is not None:
-            by_line.setdefault(int(site["line"]), []).append(g)
+        for f, line, kind in _lines(g):
+            if f == path:
+                d = by_line if kind == "hit" else callers
+                if g not in d.setdefault(line, []):
+                    d[line].append(g)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
@@ -96,16 +122,21 @@ def source_html(path: str, groups: Sequence[Mapping[str, Any]]) -> str:
         missing: Optional[str] = f"source not available here ({e.strerror})"
     else:
         missing = None
-    n_lines = max([len(lines)] + list(by_line))
+    n_lines = max([len(lines)] + list(by_line) + list(callers))
     rows = []
     for n in range(1, n_lines + 1):
         code = lines[n - 1] if n <= len(lines) else ""
         hits = by_line.get(n, [])
-        count = sum(int(g["count"]) for g in hits)
-        cls = ' class="hit"' if hits else ""
+        count = sum(_count_at(g, path, n) for g in hits)
+        cls = ' class="hit"' if hits else ' class="caller"' if n in callers else ""
         rows.append(f'<tr id="L{n}"{cls}><td class="n">{n}</td>'
                     f'<td class="count">{count if hits else ""}</td>'
                     f'<td class="code">{escape(code)}</td></tr>')
+        for g in callers.get(n, []) if not hits else []:
+            site = g.get("site") or {}
+            note = (f'<span class="cls">{escape(str(g["class"]))}</span>: {int(g["count"])} x '
+                    + escape(f'in {site.get("function") or "?"}, inlined here: {site_text(site)}'))
+            rows.append(f'<tr class="note inlined" data-line="{n}"><td></td><td></td><td>{note}</td></tr>')
         for g in hits:
             note = [f'<span class="cls">{escape(str(g["class"]))}</span>: {int(g["count"])} x',
                     escape(f'in {g["site"].get("function") or "?"}')]
@@ -126,6 +157,16 @@ def source_html(path: str, groups: Sequence[Mapping[str, Any]]) -> str:
     body = (f'{head}<p><a href="index.html">index</a></p>\n<table class="source">\n'
             + "\n".join(rows) + "\n</table>")
     return _page(path, body)
+
+
+def _count_at(g: Mapping[str, Any], path: str, line: int) -> int:
+    """A finding's count at one of its lines (a kept context's use site
+    counts its uses)."""
+    uses = g.get("uses") or []
+    if uses:
+        return sum(int(u.get("count") or 0) for u in uses
+                   if (u.get("site") or {}).get("file") == path and (u.get("site") or {}).get("line") == line)
+    return int(g["count"])
 
 
 def write_html(groups: Sequence[Mapping[str, Any]], outdir: str, title: str = "hpydbg report") -> str:

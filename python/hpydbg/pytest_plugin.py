@@ -38,6 +38,18 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 
+# What a failing test shows (a stated bound on its lines): misuse findings
+# once each with their counts, the first MAX_FULL_REPORTS in full, the next
+# MAX_ONE_LINE one line each, then one line for the rest; leaks grouped by
+# site, the biggest MAX_LEAK_GROUPS groups, then one line for the rest.
+MAX_FULL_REPORTS = 3
+MAX_ONE_LINE = 20
+MAX_LEAK_GROUPS = 10
+# The session summary: each finding of the failed tests once, the biggest
+# SUMMARY_FINDINGS, each with its first SUMMARY_TESTS tests and a count.
+SUMMARY_FINDINGS = 30
+SUMMARY_TESTS = 3
+
 # Per-handle stack traces: off by default.  Every open and close still
 # records its site (C call site and Python line, from hpydbg's site table),
 # which is what the reports name; a full stack per handle costs microseconds.
@@ -143,6 +155,39 @@ def pytest_configure(config: pytest.Config) -> None:
                    "(checked under --hpy-debug)")
     if _is_on(config):
         _activate(config)
+
+
+# HPy 0.9.0's loader stubs import pkg_resources (gone in setuptools>=81): a
+# test or module failing on it gets one line naming the stub and the fixes,
+# with or without --hpy-debug (the report carries it, so xdist shows it too).
+def _stub_hint(report: Any, call: Any) -> None:
+    excinfo = getattr(call, "excinfo", None)
+    if excinfo is None or not report.failed:
+        return
+    from hpydbg._stubs import diagnose
+    hint = diagnose(excinfo.value)
+    if hint:
+        report.sections.append(("hpydbg: loader stub", hint))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    _stub_hint(outcome.get_result(), call)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    _stub_hint(report, getattr(report, "call", None))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    hints = sorted({text for reports in terminalreporter.stats.values() for r in reports
+                    for name, text in getattr(r, "sections", ()) if name == "hpydbg: loader stub"})
+    for hint in hints:
+        terminalreporter.write_line(hint)
 
 
 @pytest.fixture
@@ -290,6 +335,10 @@ class HPyDebugSession:
             return
         self._finished = True
         self._test_id(None)
+        # Objects that die with the session (their destructors may report)
+        # die now, so that what they report is in this summary, not after it.
+        import gc
+        gc.collect()
         # A process that ran no test (the xdist controller, an idle worker)
         # found what it found while importing conftest files and collecting.
         self._check_outside("at the end of the session" if self._tests_started
@@ -314,7 +363,7 @@ class HPyDebugSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        lines = self._summary_lines()
+        lines = self._summary_lines(getattr(terminalreporter, "stats", None))
         if lines:
             terminalreporter.write_sep("=", "hpydbg")
             for line in lines:
@@ -332,7 +381,67 @@ class HPyDebugSession:
         if self.supp is not None:
             self.supp.add_usage(d.get("usage", []))
 
-    def _summary_lines(self) -> List[str]:
+    def _failed_ids(self, stats: Optional[Mapping[str, Any]]) -> set:
+        """The tests that had findings and that pytest counts as failed or
+        in error (not a skip, an xfail or a rerun)."""
+        ours = {nodeid for nodeid, _ in self.failed}
+        if stats is None:
+            return ours
+        return {getattr(r, "nodeid", None) for k in ("failed", "error") for r in stats.get(k, [])} & ours
+
+    def _failed_headline(self, stats: Optional[Mapping[str, Any]]) -> str:
+        """How many tests failed on findings, counted as pytest counts its
+        "failed" and "error" reports (a rerun, a skip or an xfail is not a
+        failure; under xdist the controller has every worker's reports)."""
+        ours = {nodeid for nodeid, _ in self.failed}
+        if stats is None:
+            n, e = len(ours), 0
+        else:
+            n = sum(1 for r in stats.get("failed", []) if getattr(r, "nodeid", None) in ours)
+            e = sum(1 for r in stats.get("error", []) if getattr(r, "nodeid", None) in ours)
+        text = f"hpydbg: {n} test{'s' if n != 1 else ''} failed on leaks or misuses"
+        if e:
+            text += f", {e} error{'s' if e != 1 else ''} (at setup or teardown)"
+        return text
+
+    def _finding_lines(self, failed: set) -> List[str]:
+        """Each finding of the ``failed`` tests once (``finding_key``),
+        biggest first, with its count, Python callers and tests."""
+        from hpydbg.logs import finding_key, site_text
+
+        groups: Dict[str, Dict[str, Any]] = {}
+        for f in self.findings:
+            if f.get("suppressed") or f.get("test") not in failed:
+                continue
+            key = f.get("key") or finding_key(f)
+            g = groups.setdefault(key, {"f": f, "count": 0, "tests": {}, "python": {}})
+            n = int(f.get("count") or 1)
+            g["count"] += n
+            g["tests"][f["test"]] = g["tests"].get(f["test"], 0) + n
+            for c in f.get("python") or []:
+                if c.get("file"):
+                    k = (c["file"], c.get("line"), c.get("function"))
+                    g["python"][k] = g["python"].get(k, 0) + int(c.get("count") or 1)
+        lines: List[str] = []
+        ordered = sorted(groups.values(), key=lambda g: (-g["count"], str(g["f"].get("class"))))
+        for g in ordered[:SUMMARY_FINDINGS]:
+            f = g["f"]
+            api = f" in {f['api']}()" if f.get("api") else ""
+            lines.append(f"  {g['count']} x {f.get('class')}{api} at {site_text(f.get('site'))}")
+            callers = sorted(g["python"].items(), key=lambda kv: -kv[1])
+            if len(callers) > 1:
+                shown = ", ".join(f"{os.path.basename(str(k[0]))}:{k[1]} ({n})" for k, n in callers[:3])
+                more = f" and {len(callers) - 3} more" if len(callers) > 3 else ""
+                lines.append(f"      from Python: {shown}{more}")
+            tests = sorted(g["tests"])
+            more = f" and {len(tests) - SUMMARY_TESTS} more" if len(tests) > SUMMARY_TESTS else ""
+            lines.append(f"      tests ({len(tests)}): {', '.join(tests[:SUMMARY_TESTS])}{more}")
+        if len(ordered) > SUMMARY_FINDINGS:
+            rest = ordered[SUMMARY_FINDINGS:]
+            lines.append(f"  ... and {len(rest)} more findings ({sum(g['count'] for g in rest)} in all)")
+        return lines
+
+    def _summary_lines(self, stats: Optional[Mapping[str, Any]] = None) -> List[str]:
         lines: List[str] = []
         # The controller and every worker import the conftest files: the same
         # finding outside tests is shown once, with the number of processes.
@@ -349,11 +458,8 @@ class HPyDebugSession:
                 lines.append("hpydbg: warning: findings outside tests (listed above; "
                              "--hpy-debug-outside=warn)")
         if self.failed:
-            n = len(self.failed)
-            lines.append(f"hpydbg: {n} test{'s' if n != 1 else ''} failed on leaks or misuses:")
-            for nodeid, sites in sorted(self.failed):
-                lines.append(f"  {nodeid}")
-                lines.extend(f"      {s}" for s in sites)
+            lines.append(self._failed_headline(stats) + ":")
+            lines.extend(self._finding_lines(self._failed_ids(stats)))
         if self.supp is not None:
             lines.extend(self.supp.summary_lines())
         if self.baseline_path and hasattr(self, "baseline_entries"):
@@ -446,7 +552,8 @@ class HPyDebugSession:
         found = self._split_reports(self._unhandled_reports(), item.nodeid, fallback)
         sites = [f"{f['class']} at {site_text(f.get('site'))}" for f in found]
         if found:
-            parts.append(format_reports([f["report"] for f in found], f" during {phase}"))
+            parts.append(format_reports([f["report"] for f in found], f" during {phase}",
+                                        MAX_FULL_REPORTS, MAX_ONE_LINE))
         elif self.invalid_uses and self._take_reports is None:
             n = self.invalid_uses
             parts.append(f"hpydbg: {n} invalid HPy API use{'s' if n != 1 else ''} during {phase} "
@@ -466,7 +573,7 @@ class HPyDebugSession:
             self._checked_once = True
             left, kept, covered = self._split_leaks(leaks, item.nodeid, fallback)
             if len(left) != expected:
-                text = format_leaks(left, f" during {phase}") if left else \
+                text = format_leaks(left, f" during {phase}", MAX_LEAK_GROUPS) if left else \
                     f"hpydbg: no leaked handle during {phase}"
                 if left and not any(getattr(h, "python_site", None) for h in left):
                     text = _before_what_to_do(text, f"  from Python: {_caller_text(fallback)} (the test)")

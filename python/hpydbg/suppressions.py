@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - Python < 3.11
 Finding = Dict[str, Any]
 
 # Keys matched against a finding (all given keys must match).
-MATCH_KEYS = ("class", "function", "file", "at", "module", "python", "type")
+MATCH_KEYS = ("class", "function", "caller", "file", "at", "module", "python", "type")
 # Keys that do not take part in matching.
 OTHER_KEYS = ("max", "comment", "lines", "seen")
 
@@ -46,6 +46,26 @@ class SuppressionError(ValueError):
 
 def _glob(pattern: str, value: Optional[str]) -> bool:
     return value is not None and fnmatch.fnmatchcase(value, pattern)
+
+
+_GLOB_CHARS = re.compile(r"([\[\]*?])")
+
+
+def glob_escape(value: str) -> str:
+    """``value`` as a glob that matches exactly it: ``[``, ``]``, ``*`` and
+    ``?`` in a set each (``f [clone .isra.0]`` -> ``f [[]clone .isra.0[]]``)."""
+    return _GLOB_CHARS.sub(r"[\1]", value)
+
+
+def caller_of(f: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The function the finding's site was inlined into, else the one that
+    called it (``caller``), when known."""
+    site = f.get("site") or {}
+    into = site.get("inlined_into") if isinstance(site, Mapping) else None
+    if isinstance(into, Mapping) and into.get("function"):
+        return into
+    c = f.get("caller")
+    return c if isinstance(c, Mapping) and c.get("function") else None
 
 
 def _path_glob(pattern: str, path: Optional[str]) -> bool:
@@ -95,6 +115,10 @@ class Entry:
             names = [site.get("function")] + list(site.get("inlined_into") or [])
             names = [n.get("function") if isinstance(n, Mapping) else n for n in names]
             if not any(_glob(p["function"], n) for n in names):
+                return False
+        if "caller" in p:
+            c = caller_of(f)
+            if c is None or not _glob(p["caller"], c.get("function")):
                 return False
         if "file" in p and not _path_glob(p["file"], site.get("file")):
             return False
@@ -326,26 +350,32 @@ def _toml_str(s: str) -> str:
 
 
 def baseline_key(f: Mapping[str, Any]) -> Tuple[Tuple[str, str], ...]:
-    """What a baseline entry is keyed by: the class and the C function and
-    file (no line: lines move), the module; a finding without a C site by
-    its innermost Python caller's file and function."""
+    """What a baseline entry is keyed by: the class, the innermost C
+    function of the project's own code and its file (no line: lines move),
+    the function it was inlined into or called from (so that an entry on a
+    shared helper covers only that caller), the module; a finding without a
+    C site by its innermost Python caller's file and function.  Every value
+    is escaped: the entry matches exactly what it was written from."""
     site = f.get("site") or {}
-    key: Dict[str, str] = {"class": str(f.get("class") or "*")}
+    key: Dict[str, str] = {"class": glob_escape(str(f.get("class") or "misuse"))}
     if site.get("function") or site.get("file"):
         if site.get("function"):
-            key["function"] = site["function"]
+            key["function"] = glob_escape(site["function"])
+        caller = caller_of(f)
+        if caller is not None:
+            key["caller"] = glob_escape(caller["function"])
         if site.get("file"):
-            key["file"] = "*/" + os.path.basename(site["file"])
+            key["file"] = "*/" + glob_escape(os.path.basename(site["file"]))
         mod = module_name(site.get("object"))
         if mod:
-            key["module"] = mod
+            key["module"] = glob_escape(mod)
     else:
         callers = [c for c in (f.get("python") or []) if c.get("file")]
         if callers:
             c = callers[0]
-            key["python"] = f"*/{os.path.basename(c['file'])}:{c.get('function')}"
+            key["python"] = f"*/{glob_escape(os.path.basename(c['file']))}:{glob_escape(str(c.get('function')))}"
         elif site.get("object"):
-            key["module"] = module_name(site.get("object")) or site["object"]
+            key["module"] = glob_escape(module_name(site.get("object")) or site["object"])
     return tuple(key.items())
 
 
@@ -361,7 +391,7 @@ def baseline_text(findings: Iterable[Mapping[str, Any]]) -> str:
         g["seen"] += int(f.get("count") or 1)
         g["tests"].add(f.get("test") or "outside tests")
     out = ["# hpydbg suppressions: the baseline of a run (pytest --hpy-debug-write-baseline).",
-           "# One entry per class and C function/file; 'lines' and 'seen' are hints, not matched.",
+           "# One entry per class, C function/file and caller; 'lines' and 'seen' are hints, not matched.",
            f"# {len(groups)} entr{'y' if len(groups) == 1 else 'ies'}.", ""]
     for key in sorted(groups):
         g = groups[key]

@@ -356,8 +356,8 @@ pub fn is_tooling_file(file: &str, function: &str) -> bool {
         || file.contains("/hpy/debug/")
 }
 
-/// Prove the layout on the live interpreter (GIL held, called from Python
-/// code): the innermost readable frame and its caller must be those of
+/// Prove the layout on the live interpreter (GIL held): from a Python frame
+/// of our own, the innermost readable frame and its caller must be those of
 /// `PyEval_GetFrame()` (code objects and `f_lasti`).  On success the frame
 /// reading is on; otherwise it stays off and the reason is returned.
 /// Idempotent.
@@ -366,7 +366,7 @@ pub fn init() -> Result<(), String> {
         return Ok(());
     }
     set_place(Some(pytstate::locate()?));
-    let proof = unsafe { prove() };
+    let proof = unsafe { prove_from_python() };
     match proof {
         Ok(()) => {
             READABLE.store(true, Ordering::Relaxed);
@@ -382,6 +382,49 @@ pub fn init() -> Result<(), String> {
 /// Whether frames are read (for tests and stats).
 pub fn readable_frames() -> bool {
     READABLE.load(Ordering::Relaxed)
+}
+
+/// The result of `prove`, run by `probe`.
+static PROOF: std::sync::Mutex<Option<Result<(), String>>> = std::sync::Mutex::new(None);
+
+unsafe extern "C" fn probe(_slf: *mut ffi::PyObject, _args: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let r = prove();
+    if let Ok(mut p) = PROOF.lock() {
+        *p = Some(r);
+    }
+    let none = ffi::Py_None();
+    ffi::Py_IncRef(none);
+    none
+}
+
+/// Run `prove` under the Python expression `probe()`, so that there is a
+/// Python frame to compare with (and a caller: whatever runs `init`, a
+/// Python import or C code with no frame at all).
+unsafe fn prove_from_python() -> Result<(), String> {
+    static mut DEF: ffi::PyMethodDef = ffi::PyMethodDef {
+        ml_name: c"probe".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: probe },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: std::ptr::null(),
+    };
+    let saved = crate::base::pyerr::save();
+    let f = ffi::PyCFunction_New(std::ptr::addr_of_mut!(DEF), std::ptr::null_mut());
+    let globals = ffi::PyDict_New();
+    if !f.is_null() && !globals.is_null() && ffi::PyDict_SetItemString(globals, c"probe".as_ptr(), f) == 0 {
+        let r = ffi::PyRun_StringFlags(c"probe()".as_ptr(), ffi::Py_eval_input, globals, globals, std::ptr::null_mut());
+        if !r.is_null() {
+            ffi::Py_DecRef(r);
+        }
+    }
+    for o in [f, globals] {
+        if !o.is_null() {
+            ffi::Py_DecRef(o);
+        }
+    }
+    ffi::PyErr_Clear();
+    crate::base::pyerr::restore(saved);
+    let r = PROOF.lock().ok().and_then(|mut p| p.take());
+    r.unwrap_or_else(|| Err("the probe could not run as Python code".into()))
 }
 
 unsafe fn prove() -> Result<(), String> {

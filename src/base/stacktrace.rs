@@ -207,7 +207,8 @@ fn resolve_uncached(ip: usize) -> Vec<Frame> {
     if let Some((path, bias)) = object_file(ip) {
         // Return addresses point after the call: look up the byte before.
         let probe = (ip.wrapping_sub(1).wrapping_sub(bias)) as u64;
-        LOADERS.with(|l| {
+        // (try_with: at the very end of the process the thread-locals may be gone)
+        let _ = LOADERS.try_with(|l| {
             let mut l = l.borrow_mut();
             let Some(loader) = l.entry(path.clone()).or_insert_with(|| addr2line::Loader::new(&path).ok()) else { return };
             // Every frame at the address, innermost first (inlined ones
@@ -258,8 +259,56 @@ fn resolve_with_backtrace(ip: usize, object: &str) -> Vec<Frame> {
 }
 
 /// `ns::Type::method(int, char*) const` -> `ns::Type::method`: the
-/// demangled C++ parameter list says nothing a file:line does not.
-fn without_parameters(name: &str) -> &str {
+/// demangled C++ parameter list says nothing a file:line does not.  GCC's
+/// clone suffixes stay (`f(int) [clone .isra.0]` -> `f [clone .isra.0]`).
+fn without_parameters(name: &str) -> std::borrow::Cow<'_, str> {
+    let mut base = name;
+    while let Some(i) = base.rfind(" [clone ") {
+        if !base.ends_with(']') {
+            break;
+        }
+        base = &base[..i];
+    }
+    let head = without_scope_parameters(without_parameter_list(base));
+    if head.len() == name.len() {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(format!("{}{}", head, &name[base.len()..]))
+}
+
+/// `outer(int)::{lambda(int)#1}::operator()` -> `outer::{lambda(int)#1}::operator()`:
+/// the parameter lists of enclosing functions (of local classes, lambdas).
+fn without_scope_parameters(name: &str) -> String {
+    let mut s = name.to_string();
+    let mut from = s.len();
+    while let Some(end) = s[..from].rfind(")::") {
+        let mut depth = 0;
+        let mut start = None;
+        for (i, c) in s[..=end].char_indices().rev() {
+            match c {
+                ')' => depth += 1,
+                '(' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        start = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(start) = start else { break };
+        let head = &s[..start];
+        // `operator()` and lambdas' `{lambda(int)#1}` keep theirs.
+        if !(head.is_empty() || head.ends_with("operator") || head.ends_with("{lambda")) {
+            s.replace_range(start..=end, "");
+        }
+        from = start;
+    }
+    s
+}
+
+fn without_parameter_list(name: &str) -> &str {
     let t = name.trim_end_matches(" const").trim_end_matches(" volatile");
     if !t.ends_with(')') {
         return name;
@@ -349,6 +398,10 @@ mod tests {
         assert_eq!(without_parameters("a::b<int (*)(int)>::c(int) const"), "a::b<int (*)(int)>::c");
         assert_eq!(without_parameters("f::operator()"), "f::operator()");
         assert_eq!(without_parameters("plain_c"), "plain_c");
+        assert_eq!(without_parameters("convert_xys_to_array(_HPyContext_s*, _HPy_s) [clone .isra.0]"), "convert_xys_to_array [clone .isra.0]");
+        assert_eq!(without_parameters("f(int) [clone .cold] [clone .isra.0]"), "f [clone .cold] [clone .isra.0]");
+        assert_eq!(without_parameters("outer(int)::{lambda(int)#1}::operator()(int) const"), "outer::{lambda(int)#1}::operator()");
+        assert_eq!(without_parameters("Arr::operator[](long)"), "Arr::operator[]");
     }
 
     fn frame(function: &str, file: &str, inlined: bool) -> Frame {

@@ -118,10 +118,22 @@ impl<S: Subscriber> Layer<S> for ReportLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut f = Fields::default();
         event.record(&mut f);
+        write(f.text, f.json);
+    }
+}
+
+/// Write one report to the sink, without `tracing`: for the end of the
+/// process (after the interpreter finalized, when thread-locals may be gone).
+pub fn emit_direct(text: &str, json: &str) {
+    write(Some(text.to_string()), Some(json.to_string()));
+}
+
+fn write(text: Option<String>, json: Option<String>) {
+    {
         with_sink(|s| {
             let line = match s.format {
-                Format::Json => f.json.map(|j| j + "\n"),
-                Format::Text => f.text,
+                Format::Json => json.map(|j| j + "\n"),
+                Format::Text => text,
             };
             let Some(line) = line else { return };
             let ok = match s.file.as_mut() {

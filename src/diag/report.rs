@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -22,7 +23,7 @@ use crate::tables::handles::{decode, Lookup};
 use crate::diag::log::{self, json_str};
 use crate::state::settings::Policy;
 use crate::base::pyframe::{self, PyLocation};
-use crate::base::stacktrace::{Frame, Site, Trace};
+use crate::base::stacktrace::{self, Frame, Site, Trace};
 use crate::diag::repeats;
 
 pyo3::create_exception!(hpydbg, HPyDebugError, pyo3::exceptions::PyException, "A misuse of the HPy API found by hpydbg.");
@@ -150,6 +151,13 @@ pub struct Report {
     pub constant: Option<&'static str>,
     /// Frame of the extension where the faulty call was made.
     pub site: Option<Site>,
+    /// The site's inline chain: the frames at its address beyond it, out to
+    /// the function that holds the code (empty if it is that function).
+    pub chain: Vec<Frame>,
+    /// The function the site was inlined into, else the extension function
+    /// that called it (for baselines: an entry on a shared helper covers
+    /// only this caller).
+    pub caller: Option<Frame>,
     /// The innermost Python frame when it was made.
     pub python: Option<PyLocation>,
     /// The test running then (set by the pytest plugin).
@@ -163,12 +171,17 @@ pub struct Report {
     pub note: Option<String>,
     /// A user callback handled it (set_on_invalid_handle & co.).
     pub callback: bool,
-    /// Occurrences of this report (same class, API, site): in the window
-    /// since the last `take_reports`, and in all.
+    /// Occurrences of this finding: in the window since the last
+    /// `take_reports`, and in all.
     pub count: u64,
     pub total: u64,
-    /// Where it happened, before symbolising: what de-duplication keys on.
+    /// Its Python callers, use sites and tests with their counts (set by
+    /// `take_reports`, for the window, and for the summary at the end).
+    pub summary: Option<repeats::Summary>,
+    /// Where it happened, before symbolising: the cheap key.
     key: repeats::Key,
+    /// The finding it is (see `symbol`).
+    fid: Option<repeats::Fid>,
     callee: Option<Callee>,
     locate: bool,
     lookup: Option<Lookup>,
@@ -201,6 +214,8 @@ impl Report {
             handle: None,
             constant: None,
             site: None,
+            chain: Vec::new(),
+            caller: None,
             python: None,
             test: None,
             function: None,
@@ -212,7 +227,9 @@ impl Report {
             callback: false,
             count: 1,
             total: 1,
+            summary: None,
             key: repeats::Key::default(),
+            fid: None,
             callee: None,
             locate: false,
             lookup: None,
@@ -251,7 +268,9 @@ impl Report {
     /// table knows of the handle, the function's name.
     fn complete(&mut self) {
         if self.locate {
-            self.site = Trace::capture(48).site();
+            let frames = Trace::capture(48).resolve();
+            self.site = stacktrace::site_of(&frames);
+            self.caller = called_from(&frames);
         }
         // Python's frames can only be read holding the GIL (a thread that
         // does not hold it is reported too).
@@ -270,6 +289,12 @@ impl Report {
         }
         if let Some(u) = self.use_ {
             self.usage = Some(u.describe(self.function.as_ref()));
+        }
+        if let Some(s) = &self.site {
+            self.chain = chain_of(s);
+            if s.inlined_into.is_some() {
+                self.caller = s.inlined_into.clone();
+            }
         }
         let Some(l) = self.lookup else { return };
         if let Lookup::Open { uh, .. } | Lookup::Immortal { uh, .. } = l {
@@ -348,6 +373,10 @@ impl Report {
                 }
             }
         }
+        if let (None, Some(_)) = (self.handle, &self.opened_site) {
+            // A builder's item reports: where the builder was opened.
+            place_lines(&mut out, "builder opened at", None, self.opened_site.as_ref());
+        }
         if let (None, Some(n)) = (self.handle, &self.note) {
             let _ = writeln!(out, "  note: {}", n);
         }
@@ -375,7 +404,7 @@ impl Report {
             "{{\"event\": \"misuse\", \"class\": {}, \"api\": {}, \"message\": {}, \"detail\": {}, \"what_to_do\": {}, \
              \"handle\": {}, \"constant\": {}, \"note\": {}, \"site\": {}, \"python\": {}, \"test\": {}, \"function\": {}, \
              \"opened_at\": {}, \"closed_at\": {}, \"opened_site\": {}, \"closed_site\": {}, \"callback\": {}, \
-             \"count\": {}, \"total\": {}, \"object\": {}, \"exception\": {}, \"origin\": {}, \"pid\": {}}}",
+             \"count\": {}, \"total\": {}, \"object\": {}, \"exception\": {}, \"origin\": {}, \"chain\": {}, \"caller\": {},              \"callers\": {}, \"uses\": {}, \"tests\": {}, \"pid\": {}}}",
             json_str(self.class),
             self.api.map(json_str).unwrap_or_else(|| "null".into()),
             json_str(&self.message),
@@ -398,9 +427,136 @@ impl Report {
             opt(&self.object),
             opt(&self.exception),
             self.origin_json(),
+            chain_json(&self.chain),
+            self.caller.as_ref().map(short_frame_json).unwrap_or_else(|| "null".into()),
+            self.summary.as_ref().map(|s| callers_json(s, false)).unwrap_or_else(|| "null".into()),
+            self.summary.as_ref().map(|s| uses_json(self.class, s, false)).unwrap_or_else(|| "null".into()),
+            self.summary.as_ref().map(|s| tests_json(s, false)).unwrap_or_else(|| "null".into()),
             std::process::id()
         )
     }
+
+    /// The finding this report is: its class and the extension's C site
+    /// with its inline chain (not the Python line); for a kept context, the
+    /// function holding the uses (each use site is listed under it).  Where
+    /// there is no site, the API function.  `hpydbg.logs.finding_key` is
+    /// the same rule on the JSON fields, for logs of many processes.
+    fn symbol(&self) -> String {
+        let frame = |f: &Frame| format!("{}@{}:{}", f.name(), f.file.as_deref().unwrap_or("?"), f.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()));
+        match &self.site {
+            Some(s) if self.class == "wrong-context" => {
+                let holder = self.chain.last().unwrap_or(&s.frame);
+                format!("{}|{}|{}@{}", self.class, s.frame.object, holder.name(), holder.file.as_deref().unwrap_or("?"))
+            }
+            Some(s) => {
+                let mut k = format!("{}|{}|{}", self.class, s.frame.object, frame(&s.frame));
+                for f in &self.chain {
+                    k.push('<');
+                    k.push_str(&frame(f));
+                }
+                k
+            }
+            None => format!(
+                "{}|?|{}",
+                self.class,
+                self.function.as_ref().map(|f| f.frame.name()).or(self.api.map(String::from)).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// The frames at the site's address beyond the site, out to the function
+/// that holds the code.
+fn chain_of(s: &Site) -> Vec<Frame> {
+    let frames = stacktrace::resolve(s.frame.ip);
+    match frames.iter().position(|f| f.function == s.frame.function && f.file == s.frame.file && f.line == s.frame.line) {
+        Some(i) => frames[i + 1..].to_vec(),
+        None => s.inlined_into.iter().cloned().collect(),
+    }
+}
+
+/// The extension function that called the function holding the site (the
+/// next frame of the extension's own code beyond it).
+fn called_from(frames: &[Frame]) -> Option<Frame> {
+    let i = frames.iter().position(|f| f.is_extension_code())?;
+    let holder = (i..frames.len()).find(|&j| !frames[j].inlined)?;
+    frames[holder + 1..].iter().find(|f| f.is_extension_code()).cloned()
+}
+
+/// `{function, file, line}`.
+fn short_frame_json(f: &Frame) -> String {
+    format!(
+        "{{\"function\": {}, \"file\": {}, \"line\": {}}}",
+        json_str(&f.name()),
+        f.file.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+        f.line.map(|l| l.to_string()).unwrap_or_else(|| "null".into())
+    )
+}
+
+fn chain_json(chain: &[Frame]) -> String {
+    format!("[{}]", chain.iter().map(short_frame_json).collect::<Vec<_>>().join(", "))
+}
+
+fn pick(c: &repeats::Counts, total: bool) -> u64 {
+    if total {
+        c.total
+    } else {
+        c.window
+    }
+}
+
+/// `[{file, line, function, count}]` (an unknown caller: file null).
+fn callers_json(s: &repeats::Summary, total: bool) -> String {
+    let rows: Vec<String> = s
+        .callers
+        .iter()
+        .filter(|(_, c)| pick(c, total) > 0)
+        .map(|(l, c)| match l {
+            Some(l) => format!("{{\"file\": {}, \"line\": {}, \"function\": {}, \"count\": {}}}", json_str(&l.file), l.line, json_str(&l.function), pick(c, total)),
+            None => format!("{{\"file\": null, \"line\": null, \"function\": null, \"count\": {}}}", pick(c, total)),
+        })
+        .collect();
+    format!("[{}]", rows.join(", "))
+}
+
+/// The use sites of a kept context: `[{site, count}]`; `null` for other classes.
+fn uses_json(class: &str, s: &repeats::Summary, total: bool) -> String {
+    if class != "wrong-context" {
+        return "null".into();
+    }
+    let rows: Vec<String> = use_sites(s, total)
+        .iter()
+        .map(|(site, n)| format!("{{\"site\": {}, \"count\": {}}}", site.as_ref().map(site_json).unwrap_or_else(|| "null".into()), n))
+        .collect();
+    format!("[{}]", rows.join(", "))
+}
+
+/// The use sites by C line (several return addresses can be one line).
+fn use_sites(s: &repeats::Summary, total: bool) -> Vec<(Option<Site>, u64)> {
+    let mut out: Vec<(Option<Site>, u64)> = Vec::new();
+    for (ra, c) in &s.uses {
+        let n = pick(c, total);
+        if n == 0 {
+            continue;
+        }
+        let site = stacktrace::site_of(&stacktrace::resolve(*ra));
+        match out.iter_mut().find(|(x, _)| *x == site) {
+            Some(e) => e.1 += n,
+            None => out.push((site, n)),
+        }
+    }
+    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out
+}
+
+fn tests_json(s: &repeats::Summary, total: bool) -> String {
+    let rows: Vec<String> = s
+        .tests
+        .iter()
+        .filter(|(_, c)| pick(c, total) > 0)
+        .map(|(t, c)| format!("{{\"test\": {}, \"count\": {}}}", json_str(t), pick(c, total)))
+        .collect();
+    format!("[{}]", rows.join(", "))
 }
 
 fn site_ref(id: u32) -> Option<SiteRef> {
@@ -450,7 +606,7 @@ impl Report {
 /// about, when it is about what one returned.  De-duplicated as the others.
 pub fn deliver_misuse(r: Report, func: Option<usize>) -> Outcome {
     let key = match func {
-        Some(f) => repeats::Key { class: r.class, api: None, ra: f, code: python_code() },
+        Some(f) => repeats::Key { class: r.class, api: None, ra: f },
         None => key_here(r.class, r.api),
     };
     finding(key, Callback::None, true, || r)
@@ -538,6 +694,7 @@ static TEST_ID: Mutex<Option<String>> = Mutex::new(None);
 
 pub fn set_test_id(id: Option<String>) {
     *lock(&TEST_ID) = id;
+    repeats::test_changed();
 }
 
 fn current_test() -> Option<String> {
@@ -573,25 +730,25 @@ fn count_class(class: &'static str) {
     *k.counts.entry(class).or_insert(0) += 1;
 }
 
-/// Reports since the last call, oldest first.  A report repeated in the
-/// window beyond the limit is there `limit` times; the last of them carries
-/// the count of the rest, so that the counts add up to the occurrences.
+/// Reports since the last call, oldest first: each finding of the window
+/// `limit` times at most; the last of them carries the count of the rest
+/// (so that the counts add up to the occurrences) and the window's
+/// callers, use sites and tests.
 pub fn take_reports() -> Vec<Report> {
     let mut g = lock(&KEPT);
     let mut v: Vec<Report> = g.as_mut().map(|k| k.recent.drain(..).collect()).unwrap_or_default();
     drop(g);
-    let counts = repeats::new_window();
-    let mut kept: HashMap<repeats::Key, u64> = HashMap::new();
+    let mut window = repeats::new_window();
+    let mut kept: HashMap<Option<repeats::Fid>, u64> = HashMap::new();
     for r in v.iter() {
-        *kept.entry(r.key.clone()).or_insert(0) += 1;
+        *kept.entry(r.fid).or_insert(0) += 1;
     }
-    let mut done: HashMap<repeats::Key, ()> = HashMap::new();
     for r in v.iter_mut().rev() {
-        let Some(&(window, total)) = counts.get(&r.key) else { continue };
-        r.total = total;
-        if done.insert(r.key.clone(), ()).is_none() {
-            r.count = window.saturating_sub(kept[&r.key] - 1).max(1);
-        }
+        let Some(fid) = r.fid else { continue };
+        let Some(s) = window.remove(&fid) else { continue };
+        r.total = s.counts.total;
+        r.count = s.counts.window.saturating_sub(kept[&r.fid] - 1).max(1);
+        r.summary = Some(s);
     }
     v
 }
@@ -612,38 +769,107 @@ pub fn counts() -> Vec<(&'static str, u64)> {
 /// The first full report of each key, for the end-of-run summary.
 static FIRSTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
 
-/// One line (text) or record (JSON) per report that was repeated beyond
-/// what was printed, with its total; for the end of a run.
+/// Python callers, use sites and tests shown per finding in text; the
+/// JSON records list them all.
+const SHOWN_PER_FINDING: usize = 5;
+
+/// One summary (text: a few lines; JSON: a `repeat` record) per finding
+/// seen more often than printed, or from more than one Python line or use
+/// site: its total, its callers, use sites and tests with their counts.
+/// For the end of a run; returns how many.
 pub fn emit_repeats() -> usize {
-    let rows: Vec<(Report, u64)> = lock(&FIRSTS)
+    let n = summaries(false);
+    if !SUMMARY_DONE.swap(true, Ordering::Relaxed) {
+        // Destructors run while the interpreter shuts down, after this
+        // summary: what they add is summarised again at the very end.
+        unsafe { libc::atexit(late_summaries) };
+    }
+    n
+}
+
+/// The exit summary was written: reports made after it say so.
+static SUMMARY_DONE: AtomicBool = AtomicBool::new(false);
+/// The totals that summary gave, by finding.
+static SUMMARISED: Mutex<Option<HashMap<repeats::Fid, u64>>> = Mutex::new(None);
+const LATE: &str = "hpydbg: after the exit summary (while the interpreter shut down):\n";
+
+extern "C" fn late_summaries() {
+    summaries(true);
+}
+
+/// The summaries of `emit_repeats`; `late`: only those whose totals grew
+/// since (a later `repeat` record of a finding supersedes the earlier one).
+fn summaries(late: bool) -> usize {
+    let limit = repeats::limit();
+    let done = lock(&SUMMARISED).clone().unwrap_or_default();
+    let rows: Vec<(Report, repeats::Summary)> = lock(&FIRSTS)
         .iter()
-        .map(|r| (r.clone(), repeats::total(&r.key)))
-        .filter(|(_, total)| *total > repeats::limit())
+        .filter_map(|r| Some((r.clone(), repeats::summary(r.fid?))))
+        .filter(|(r, s)| s.counts.total > limit || s.callers.len() > 1 || (r.class == "wrong-context" && s.uses.len() > 1))
+        .filter(|(r, s)| !late || r.fid.and_then(|f| done.get(&f)) != Some(&s.counts.total))
         .collect();
-    for (r, total) in &rows {
-        let text = format!(
+    for (r, s) in &rows {
+        if let Some(f) = r.fid {
+            lock(&SUMMARISED).get_or_insert_with(HashMap::new).insert(f, s.counts.total);
+        }
+        let total = s.counts.total;
+        let shown = total.min(limit);
+        let mut text = format!(
             "hpydbg: {} x {} [{}]{}{} (printed {} time{})\n",
             total,
             r.detail,
             r.class,
             r.api.map(|a| format!(" in {}()", a)).unwrap_or_default(),
             r.site.as_ref().map(|s| format!(" at {}", s.text())).unwrap_or_default(),
-            repeats::limit(),
-            if repeats::limit() == 1 { "" } else { "s" }
+            shown,
+            if shown == 1 { "" } else { "s" }
         );
+        if r.class == "wrong-context" {
+            let uses = use_sites(s, true);
+            for (site, n) in uses.iter().take(SHOWN_PER_FINDING) {
+                let _ = writeln!(text, "    used at: {} ({})", site.as_ref().map(|x| x.text()).unwrap_or_else(|| "unknown site".into()), n);
+            }
+            more_line(&mut text, uses.len(), "use sites");
+        }
+        for (loc, c) in s.callers.iter().take(SHOWN_PER_FINDING) {
+            let _ = writeln!(text, "    from Python: {} ({})", loc.as_ref().map(|l| l.text()).unwrap_or_else(|| "unknown".into()), c.total);
+        }
+        more_line(&mut text, s.callers.len(), "Python callers");
+        if !s.tests.is_empty() {
+            let names: Vec<&str> = s.tests.iter().take(3).map(|(t, _)| t.as_str()).collect();
+            let more = if s.tests.len() > 3 { format!(" and {} more", s.tests.len() - 3) } else { String::new() };
+            let _ = writeln!(text, "    tests: {}{}", names.join(", "), more);
+        }
         let json = format!(
-            "{{\"event\": \"repeat\", \"class\": {}, \"api\": {}, \"site\": {}, \"python\": {}, \"count\": {}, \"shown\": {}, \"pid\": {}}}",
+            "{{\"event\": \"repeat\", \"class\": {}, \"api\": {}, \"site\": {}, \"chain\": {}, \"caller\": {}, \"python\": {}, \
+             \"function\": {}, \"count\": {}, \"shown\": {}, \"callers\": {}, \"uses\": {}, \"tests\": {}, \"pid\": {}}}",
             json_str(r.class),
             r.api.map(json_str).unwrap_or_else(|| "null".into()),
             r.site.as_ref().map(site_json).unwrap_or_else(|| "null".into()),
+            chain_json(&r.chain),
+            r.caller.as_ref().map(short_frame_json).unwrap_or_else(|| "null".into()),
             r.python.as_ref().map(python_json).unwrap_or_else(|| "null".into()),
+            r.function.as_ref().map(|f| json_str(&f.frame.name())).unwrap_or_else(|| "null".into()),
             total,
-            repeats::limit(),
+            shown,
+            callers_json(s, true),
+            uses_json(r.class, s, true),
+            tests_json(s, true),
             std::process::id()
         );
-        log::emit(r.class, &text, &json);
+        if late {
+            log::emit_direct(&format!("{}{}", LATE, text), &json);
+        } else {
+            log::emit(r.class, &text, &json);
+        }
     }
     rows.len()
+}
+
+fn more_line(out: &mut String, n: usize, what: &str) {
+    if n > SHOWN_PER_FINDING {
+        let _ = writeln!(out, "    ... and {} more {}", n - SHOWN_PER_FINDING, what);
+    }
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -653,29 +879,40 @@ enum Callback {
     Builder,
 }
 
-/// What identifies a report for de-duplication, read cheaply before the
-/// report is built: the call site (return address into the extension), or
-/// the extension function for reports made when it returns, and the
-/// Python code running.
+/// What identifies a report cheaply, before it is built: the call site
+/// (return address into the extension), or the extension function for
+/// reports made when it returns.  Not the Python line: that is a caller
+/// of the finding, counted under it.
 fn key_here(class: &'static str, api: Option<&'static str>) -> repeats::Key {
-    repeats::Key { class, api, ra: ctx::caller_ra(), code: python_code() }
+    repeats::Key { class, api, ra: ctx::caller_ra() }
 }
 
 fn key_about(class: &'static str, c: Callee) -> repeats::Key {
-    repeats::Key { class, api: None, ra: c.func, code: python_code() }
+    repeats::Key { class, api: None, ra: c.func }
 }
 
 fn has_gil() -> bool {
     unsafe { pyo3::ffi::PyGILState_Check() != 0 }
 }
 
-/// The running Python code, if this thread may look (it holds the GIL).
-fn python_code() -> usize {
+/// The running Python instruction, if this thread may look (it holds the GIL).
+fn python_instr() -> usize {
     if has_gil() {
-        pyframe::current_code()
+        pyframe::current_instr()
     } else {
         0
     }
+}
+
+/// The Python caller to list under a finding (needs the GIL).
+fn python_caller() -> Option<PyLocation> {
+    if !has_gil() {
+        return None;
+    }
+    pyframe::locate(pyframe::is_tooling_file).map(|(loc, code)| {
+        unsafe { pyo3::ffi::Py_DecRef(code) };
+        loc
+    })
 }
 
 /// A finding: counted; built (by `build`), completed, written and kept
@@ -690,16 +927,46 @@ fn finding(key: repeats::Key, cb: Callback, policy: bool, build: impl FnOnce() -
         _ => None,
     };
     let callback = slot.and_then(|slot| Python::attach(|py| lock(slot).as_ref().map(|c| c.clone_ref(py))));
-    let seen = repeats::seen(&key);
+    // A call site seen for the first time is built and symbolised, to
+    // learn which finding it is; after that, a hash lookup.
+    let mut built = None;
+    let mut build = Some(build);
+    let fid = match repeats::lookup(&key) {
+        Some(fid) => fid,
+        None => {
+            let mut r = build.take().map(|b| b()).unwrap_or_else(|| Report::new(key.class, key.api, "", String::new(), ""));
+            r.complete();
+            let fid = repeats::bind(&key, r.symbol());
+            built = Some(r);
+            fid
+        }
+    };
+    let instr = python_instr();
+    let seen = repeats::count(fid, instr, key.ra, current_test);
+    if seen.new_caller {
+        let loc = match &built {
+            Some(r) => r.python.clone(),
+            None => python_caller(),
+        };
+        repeats::set_caller(fid, instr, loc);
+    }
     let mut message = None;
     if seen.window <= repeats::limit() {
-        let mut r = build();
+        let mut r = match built {
+            Some(r) => r,
+            None => {
+                let mut r = build.take().map(|b| b()).unwrap_or_else(|| Report::new(key.class, key.api, "", String::new(), ""));
+                r.complete();
+                r
+            }
+        };
         r.key = key;
+        r.fid = Some(fid);
         r.callback = callback.is_some();
-        r.complete();
         r.total = seen.total;
         if seen.total <= repeats::limit() {
-            log::emit(r.class, &r.text(), &r.json());
+            let text = if SUMMARY_DONE.load(Ordering::Relaxed) { format!("{}{}", LATE, r.text()) } else { r.text() };
+            log::emit(r.class, &text, &r.json());
         }
         if seen.total == 1 {
             lock(&FIRSTS).push(r.clone());
@@ -753,8 +1020,8 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
         (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::CallArg(_) | Use::BufferObj(_)) => (
             "argument-closed",
             CLOSED_HANDLE,
-            "an argument handle was closed by the extension function",
-            "do not close argument handles: the caller owns them",
+            "an argument handle was already closed when the function returned: the runtime owns argument handles and closes them itself",
+            "find the close named under 'closed at' and remove it (close an HPy_Dup of the argument if you need a handle of your own)",
         ),
         (Lookup::Closed { .. } | Lookup::Stale { .. }, Use::Arg { .. }) => (
             "use-after-close",
@@ -802,6 +1069,9 @@ pub fn invalid_handle(u: Use, h: isize, l: Lookup) -> Outcome {
             r.todo = format!("return HPy_Dup(ctx, ctx->{})", c);
         }
         if let Use::BufferObj(_) = u {
+            r.detail = "view->obj is a borrowed handle (an argument of the slot, which the runtime closes when the slot returns): \
+                        the buffer would hold a closed handle"
+                .into();
             r.todo = "set view->obj to HPy_Dup(ctx, self) (or another handle you own) in the getbuffer slot".into();
         }
         r
@@ -825,6 +1095,35 @@ pub fn invalid_aux(api: &'static str, kind: AuxKind, h: isize, e: AuxError) -> O
     })
 }
 
+/// A broken `tp_traverse` contract (`func::traverse`), found at an
+/// `HPyField_Store`: then the callback of `set_on_invalid_handle`, or the
+/// policy (the store has been made either way).
+pub fn traverse_contract(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::Handle, true, || Report::new(class, Some(api), message, detail, todo).here())
+}
+
+/// A finding that is reported and counted but never stops or changes the
+/// call, whatever the policy (`field-without-gc`: HPy accepts such types,
+/// and its own tests define them on purpose).
+pub fn warning(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str) {
+    let _ = finding(key_here(class, Some(api)), Callback::None, false, || Report::new(class, Some(api), message, detail, todo).here());
+}
+
+/// A builder's items misused (index out of range, an item set twice, an
+/// item never set by Build): the site of the call, and where the builder
+/// was opened (`opened`, an id of the site table); then the callback of
+/// `set_on_invalid_builder_handle`, or the policy.
+pub fn builder_item(class: &'static str, api: &'static str, message: &str, detail: String, todo: &str, opened: u32, note: Option<String>) -> Outcome {
+    finding(key_here(class, Some(api)), Callback::Builder, true, || {
+        let mut r = Report::new(class, Some(api), message, detail, todo).here();
+        if opened != 0 {
+            r.opened_site = site_ref(opened);
+        }
+        r.note = note;
+        r
+    })
+}
+
 /// HPy_NULL passed where the API needs an object.  HPy defines most API
 /// functions to raise SystemError on HPy_NULL (and HPy's own tests rely on
 /// it), so unless the universal context would crash (`crashes`), the default
@@ -844,6 +1143,22 @@ pub fn null_handle(api: &'static str, name: &'static str, crashes: bool) -> Outc
         .here();
         r.use_ = Some(Use::Arg { api, name });
         r
+    })
+}
+
+/// A NULL pointer argument that CPython would dereference (the rule:
+/// `func::pointers`); the call is not made, whatever the callback of
+/// `set_on_invalid_handle` or the policy say.
+pub fn null_pointer(api: &'static str, name: &'static str) -> Outcome {
+    finding(key_here("null-pointer", Some(api)), Callback::Handle, true, || {
+        Report::new(
+            "null-pointer",
+            Some(api),
+            "Invalid usage of a NULL pointer",
+            format!("argument '{}' of {}() is NULL: the universal context passes it to CPython, which dereferences it", name, api),
+            "check the pointer before the call (a lookup that found nothing? a failed conversion?)",
+        )
+        .here()
     })
 }
 

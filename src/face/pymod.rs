@@ -160,6 +160,13 @@ impl DebugHandle {
         TABLE.lock().sites_of(self.index).0
     }
 
+    /// Whether the handle was opened while a module's exec slot ran (its
+    /// site was first seen then): kept open since, it belongs in an HPyGlobal.
+    #[getter]
+    fn opened_in_module_init(&self) -> bool {
+        crate::tables::init_sites::contains(TABLE.lock().sites_of(self.index).0)
+    }
+
     /// Close the handle now. FOR TESTS ONLY.
     fn _force_close(&self) -> PyResult<()> {
         let (state, h, _) = self.state();

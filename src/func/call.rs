@@ -45,6 +45,19 @@ macro_rules! enter {
     }};
 }
 
+/// Run `body` (which may `?` a [`Skip`]) in a hand-written wrapper and turn
+/// a skip into the function's error return; an error return's exception
+/// origin is noted.
+#[macro_export]
+macro_rules! guarded {
+    ($call:ident, $body:block) => {
+        match (|| -> Result<_, $crate::func::call::Skip> { Ok($body) })() {
+            Ok(r) => $crate::func::call::Ret::noted(r, &$call),
+            Err($crate::func::call::Skip) => $crate::func::call::skipped($call.api),
+        }
+    };
+}
+
 /// The context check the fast path did not prove: report a wrong context or
 /// a call outside Python execution (execution goes on by policy), and make
 /// sure the GIL is held before any table is touched:
@@ -264,6 +277,20 @@ pub fn open_handle(uh: HPy, ra: usize) -> HPy {
     uh
 }
 
+/// Open a builder or tracker in the current leak-detector epoch, in the
+/// API call whose return address into the extension is `ra`: its site is
+/// recorded as a handle's is (and its stack when stack traces are on).
+pub fn open_aux(kind: crate::tables::builders::AuxKind, ub: isize, ra: usize) -> isize {
+    let limit = SETTINGS.stack_trace_limit();
+    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
+    let site = site_here(ra);
+    let epoch = TABLE.lock().current_epoch();
+    let mut aux = ctx::AUX.lock();
+    let h = aux.open(kind, ub, epoch, trace);
+    aux.set_site(h, site);
+    h
+}
+
 /// Stack traces on, or no room left.
 #[cold]
 #[inline(never)]
@@ -426,12 +453,45 @@ macro_rules! pass_through_args {
     )*};
 }
 
-pass_through_args!(
-    i32, u32, i64, u64, usize, isize, f64, bool,
-    *const c_char, *mut c_void, *mut *mut c_void, *const wchar_t,
-    HPyField, *mut HPyField, HPyGlobal, *mut HPyGlobal, HPyThreadState,
+pass_through_args!(i32, u32, i64, u64, usize, isize, f64, bool, HPyField, HPyGlobal, HPyThreadState);
+
+/// Pointer arguments: NULL goes to the full path, where it is a misuse
+/// unless `func::pointers` lists it as defined (the rule and its
+/// exceptions are there).
+macro_rules! pointer_args {
+    ($($t:ty),*) => {$(
+        impl Arg for $t {
+            #[inline(always)]
+            fn to_u(self, call: &Call, name: &'static str) -> Result<Self, Skip> {
+                if self.is_null() {
+                    null_pointer_arg(call.api, name)?;
+                }
+                Ok(self)
+            }
+            #[inline(always)]
+            fn fast(self) -> Option<Self> {
+                if self.is_null() { None } else { Some(self) }
+            }
+        }
+    )*};
+}
+
+pointer_args!(
+    *const c_char, *mut c_void, *mut *mut c_void, *const wchar_t, *mut HPyField, *mut HPyGlobal,
     *mut HPyCapsule_Destructor, *mut HPy_ssize_t, *mut HPyCallFunction
 );
+
+/// A NULL pointer argument: fine where defined, else reported and the
+/// call is not made (CPython would dereference it), whatever the policy.
+#[cold]
+#[inline(never)]
+fn null_pointer_arg(api: &'static str, name: &'static str) -> Result<(), Skip> {
+    if crate::func::pointers::null_defined(api, name) {
+        return Ok(());
+    }
+    let _ = report::null_pointer(api, name);
+    Err(Skip)
+}
 
 /// Result conversion for generated wrappers.
 pub trait Ret: Copy {

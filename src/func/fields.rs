@@ -121,6 +121,9 @@ pub unsafe extern "C" fn Field_Store(ctx: *mut HPyContext, target_object: HPy, t
         FIELDS.lock().storing_field(addr, obj);
         (call.u().Field_Store.unwrap_unchecked())(call.uctx(), ut, target_field, uv);
         FIELDS.lock().stored_field(addr, obj, (*target_field)._i);
+        if inside && !uv.is_null() {
+            crate::func::traverse::after_store(call.api, ut, obj, size, addr);
+        }
     })
 }
 

@@ -1,12 +1,16 @@
 //! The debug context's function table: every member points at its
 //! implementation, generated (`generated`) or hand-written (`manual`,
-//! `execution`, `fields`, `trampoline`).  A name in both or in neither is a compile error here.
+//! `builders`, `execution`, `fields`, `trampoline`).  A name in both or in neither is a compile error here.
 
 use crate::abi::HPyContext;
 
 mod all {
     pub use crate::func::generated::*;
     pub use crate::func::manual::*;
+    pub use crate::func::builders::{
+        ListBuilder_Build, ListBuilder_Cancel, ListBuilder_New, ListBuilder_Set, TupleBuilder_Build, TupleBuilder_Cancel, TupleBuilder_New,
+        TupleBuilder_Set,
+    };
     pub use crate::func::execution::{LeavePythonExecution, ReenterPythonExecution};
     pub use crate::func::fields::{Field_Load, Field_Store, Global_Load, Global_Store};
     pub use crate::func::trampoline::CallRealFunctionFromTrampoline;

@@ -8,12 +8,12 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::func::call::{record_close_trace, site_here, skipped, Call, Skip};
-use crate::tables::builders::{AuxError, AuxKind};
+use crate::func::call::{record_close_trace, site_here, Call, Skip};
+use crate::tables::builders::AuxKind;
 use crate::state::ctx::{AUX, SETTINGS, TABLE};
 use crate::tables::handles::{decode, CloseError, Lookup};
 use crate::base::rawdata::RawData;
-use crate::diag::report::{self, Outcome, Use};
+use crate::diag::report::{self, Use};
 
 /// Unwrap `n` handles at `items` into a buffer on the stack (heap only for
 /// long arrays) and run `f` on the universal handles.
@@ -117,16 +117,7 @@ fn close_failed(call: &Call, h: HPy) {
     }
 }
 
-/// Run `body` (which may `?` a [`Skip`]) and turn a skip into the
-/// function's error return; an error return's exception origin is noted.
-macro_rules! guarded {
-    ($call:ident, $body:block) => {
-        match (|| -> Result<_, Skip> { Ok($body) })() {
-            Ok(r) => crate::func::call::Ret::noted(r, &$call),
-            Err(Skip) => skipped($call.api),
-        }
-    };
-}
+use crate::guarded;
 
 pub unsafe extern "C" fn Tuple_FromArray(ctx: *mut HPyContext, items: *mut HPy, n: HPy_ssize_t) -> HPy {
     let call = crate::enter!(ctx, "HPyTuple_FromArray", Tuple_FromArray(ctx, items, n));
@@ -352,8 +343,13 @@ macro_rules! as_struct {
             guarded!(call, {
                 let u = call.u();
                 if h.is_null() {
-                    // Defined in universal mode: NULL, no exception (an
-                    // absent optional argument is passed on like this).
+                    // An absent optional argument passed on: universal mode
+                    // returns NULL plus the shape's header size (a garbage
+                    // pointer that passes the caller's NULL test), HPy's C
+                    // mode crashes.  Going on, universal's result.
+                    if crate::diag::report::null_handle(call.api, "h", true) == crate::diag::report::Outcome::Skip {
+                        return Err(Skip);
+                    }
                     return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
                 }
                 let uh = call.unwrap_obj(h, "h")?;
@@ -414,76 +410,6 @@ pub unsafe extern "C" fn Slice_Unpack(
     })
 }
 
-// ~~~ builders ~~~
-
-macro_rules! builder_fns {
-    ($kind:expr, $B:ident, $pfx:literal, $New:ident, $Set:ident, $Build:ident, $Cancel:ident) => {
-        pub unsafe extern "C" fn $New(ctx: *mut HPyContext, size: HPy_ssize_t) -> $B {
-            let call = crate::enter!(ctx, concat!($pfx, "_New"), $New(ctx, size));
-            let ub = (call.u().$New.unwrap_unchecked())(call.uctx(), size);
-            if ub.is_null() {
-                // As the universal context: the error surfaces at Build.
-                return $B::NULL;
-            }
-            $B::from_raw(open_aux($kind, ub.raw(), call.ra))
-        }
-
-        pub unsafe extern "C" fn $Set(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
-            // Called once per item: the common case is checked inline and
-            // tail-calls the universal context; anything else is redone by
-            // the full version.
-            if crate::state::ctx::fast_ok(ctx) && !crate::base::pyerr::maybe_pending() {
-                if let Some(item) = crate::func::call::open_uh(h_item) {
-                    if let Some(ub) = AUX.lock().builder_fast(builder.raw(), $kind) {
-                        return (crate::state::ctx::u().$Set.unwrap_unchecked())(crate::state::ctx::uctx(), $B::from_raw(ub), index, item);
-                    }
-                }
-            }
-            #[cold]
-            #[inline(never)]
-            unsafe fn full(ctx: *mut HPyContext, builder: $B, index: HPy_ssize_t, h_item: HPy) {
-                let call = crate::enter!(ctx, concat!($pfx, "_Set"), $Set(ctx, builder, index, h_item));
-                guarded!(call, {
-                    let item = call.unwrap_obj(h_item, "h_item")?;
-                    let ub = unwrap_builder(&call, $kind, builder.raw())?;
-                    (call.u().$Set.unwrap_unchecked())(call.uctx(), $B::from_raw(ub), index, item)
-                })
-            }
-            full(ctx, builder, index, h_item)
-        }
-
-        pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
-            let call = crate::enter!(ctx, concat!($pfx, "_Build"), $Build(ctx, builder));
-            guarded!(call, {
-                let ub = close_builder(&call, $kind, builder.raw())?;
-                call.open((call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub)))
-            })
-        }
-
-        pub unsafe extern "C" fn $Cancel(ctx: *mut HPyContext, builder: $B) {
-            let call = crate::enter!(ctx, concat!($pfx, "_Cancel"), $Cancel(ctx, builder));
-            guarded!(call, {
-                let ub = close_builder(&call, $kind, builder.raw())?;
-                (call.u().$Cancel.unwrap_unchecked())(call.uctx(), $B::from_raw(ub))
-            })
-        }
-    };
-}
-
-/// Open a builder or tracker in the current leak-detector epoch, in the
-/// API call whose return address into the extension is `ra`: its site is
-/// recorded as a handle's is (and its stack when stack traces are on).
-fn open_aux(kind: AuxKind, ub: isize, ra: usize) -> isize {
-    let limit = crate::state::ctx::SETTINGS.stack_trace_limit();
-    let trace = if limit != 0 { Some(crate::base::stacktrace::Trace::capture(limit)) } else { None };
-    let site = site_here(ra);
-    let epoch = TABLE.lock().current_epoch();
-    let mut aux = AUX.lock();
-    let h = aux.open(kind, ub, epoch, trace);
-    aux.set_site(h, site);
-    h
-}
-
 /// Cancel a builder or close a tracker from outside any call (the Python
 /// API's `_force_close`); nothing if it is not open.
 pub fn force_close_aux(kind: AuxKind, h: isize) {
@@ -502,47 +428,11 @@ pub fn force_close_aux(kind: AuxKind, h: isize) {
     }
 }
 
-/// The universal builder, or (going on after a report) 0: the universal
-/// context then fails the way it fails for a builder whose allocation failed.
-#[inline]
-fn unwrap_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
-    if h == 0 {
-        return Ok(0);
-    }
-    if let Some(ub) = AUX.lock().builder_fast(h, kind) {
-        return Ok(ub);
-    }
-    let r = AUX.lock().builder(h, kind);
-    aux_result(call, kind, h, r)
-}
-
-fn close_builder(call: &Call, kind: AuxKind, h: isize) -> Result<isize, Skip> {
-    if h == 0 {
-        return Ok(0);
-    }
-    let r = AUX.lock().close(h, kind, &mut Vec::new());
-    aux_result(call, kind, h, r)
-}
-
-#[cold]
-fn aux_result(call: &Call, kind: AuxKind, h: isize, r: Result<isize, AuxError>) -> Result<isize, Skip> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(e) => match report::invalid_aux(call.api, kind, h, e) {
-            Outcome::Continue => Ok(0),
-            Outcome::Skip => Err(Skip),
-        },
-    }
-}
-
-builder_fns!(AuxKind::ListBuilder, HPyListBuilder, "HPyListBuilder", ListBuilder_New, ListBuilder_Set, ListBuilder_Build, ListBuilder_Cancel);
-builder_fns!(AuxKind::TupleBuilder, HPyTupleBuilder, "HPyTupleBuilder", TupleBuilder_New, TupleBuilder_Set, TupleBuilder_Build, TupleBuilder_Cancel);
-
 // ~~~ trackers: implemented here, holding debug handles ~~~
 
 pub unsafe extern "C" fn Tracker_New(ctx: *mut HPyContext, _size: HPy_ssize_t) -> HPyTracker {
     let call = crate::enter!(ctx, "HPyTracker_New", Tracker_New(ctx, _size));
-    HPyTracker::from_raw(open_aux(AuxKind::Tracker, 0, call.ra))
+    HPyTracker::from_raw(crate::func::call::open_aux(AuxKind::Tracker, 0, call.ra))
 }
 
 pub unsafe extern "C" fn Tracker_Add(ctx: *mut HPyContext, ht: HPyTracker, h: HPy) -> c_int {

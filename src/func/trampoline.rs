@@ -159,7 +159,6 @@ shims! {
     shim_h(a: HPy) -> HPy;
     shim_hh(a: HPy, b: HPy) -> HPy;
     shim_hhh(a: HPy, b: HPy, c: HPy) -> HPy;
-    shim_h_int(a: HPy) -> c_int;
     shim_h_ssize(a: HPy) -> HPy_ssize_t;
     shim_hs(a: HPy, b: HPy_ssize_t) -> HPy;
     shim_hss(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t) -> HPy;
@@ -174,6 +173,29 @@ shims! {
     shim_hhp_int(a: HPy, b: HPy, c: *mut c_void) -> c_int;
     shim_hh_int(a: HPy, b: HPy) -> c_int;
     shim_h_void(a: HPy) -> ();
+}
+
+/// `HPyFunc_INQUIRY` serves `nb_bool` and the module's exec slot
+/// (`HPy_mod_exec`), told apart by the argument being a module: the sites
+/// first seen during an exec slot are recorded (`tables::init_sites`), for
+/// the leak report's advice.
+unsafe extern "C" fn shim_inquiry(_u: *mut HPyContext, a: HPy) -> c_int {
+    let t = ctx::thread();
+    let (f, callee): (unsafe extern "C" fn(*mut HPyContext, HPy) -> c_int, _) = pending(sig::INQUIRY);
+    let exec_from = if is_module(a) { Some(ctx::SITES.lock().len() as u32 + 1) } else { None };
+    let d = Cross::enter(a);
+    let r = t.with_call_ctx(|dctx| checked::<{ sig::INQUIRY }, _>(f as *const c_void, dctx, || f(dctx, d)));
+    Cross::leave(d, callee);
+    if let Some(first) = exec_from {
+        crate::tables::init_sites::record(first, ctx::SITES.lock().len() as u32 + 1);
+    }
+    r
+}
+
+/// Whether universal handle `uh` is a module object (CPython only: one load
+/// and a compare; elsewhere no).
+fn is_module(uh: HPy) -> bool {
+    !uh.is_null() && ctx::universal_is_cpython() && unsafe { pyo3::ffi::PyModule_Check((uh.raw() - 1) as *mut pyo3::ffi::PyObject) != 0 }
 }
 
 /// Open argument handles for an array of universal handles.
@@ -304,6 +326,7 @@ fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
                 VARARGS => shim_varargs as _,
                 KEYWORDS => shim_keywords as _,
                 INITPROC => shim_initproc as _,
+                INQUIRY => shim_inquiry as _,
                 NEWFUNC => shim_newfunc as _,
                 GETBUFFERPROC => shim_getbuffer as _,
                 RELEASEBUFFERPROC => shim_releasebuffer as _,
@@ -316,7 +339,6 @@ fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
         shim_h: NOARGS | UNARYFUNC | REPRFUNC | GETITERFUNC | ITERNEXTFUNC | MOD_CREATE;
         shim_hh: O | BINARYFUNC | GETATTROFUNC;
         shim_hhh: TERNARYFUNC | DESCRGETFUNC;
-        shim_h_int: INQUIRY;
         shim_h_ssize: LENFUNC | HASHFUNC;
         shim_hs: SSIZEARGFUNC;
         shim_hss: SSIZESSIZEARGFUNC;
@@ -370,6 +392,10 @@ unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut 
         Some(shim) => {
             ctx::set_pending(func);
             forward(ctx::uctx(), sig, shim, args)
+        }
+        // A probe of the tp_traverse contract is running this traverse.
+        None if sig == crate::abi::sig::TRAVERSEPROC && crate::func::traverse::probing() => {
+            forward(ctx::uctx(), sig, crate::func::traverse::substitute(func), args)
         }
         None => forward(ctx::uctx(), sig, func, args),
     }

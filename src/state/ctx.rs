@@ -139,6 +139,15 @@ pub fn dies_on_close(uh: HPy) -> bool {
     last_reference_by_call(uh)
 }
 
+/// Whether the universal context is CPython's: its handles are
+/// `PyObject* + 1`, and its builders the tuple or list being built (HPy's
+/// ctx_tuplebuilder.c, ctx_listbuilder.c), whose items can be read in place
+/// (`func::builders`).
+#[inline(always)]
+pub fn universal_is_cpython() -> bool {
+    CPYTHON_HANDLES.load(Ordering::Relaxed)
+}
+
 /// `dies_on_close` for any handle (null: no object, nothing dies).
 pub fn is_last_reference(uh: HPy) -> bool {
     !uh.is_null() && dies_on_close(uh)

@@ -64,6 +64,12 @@ pub struct FieldTable {
     globals: Map<usize, isize>,
     /// Values held by globals, and by how many.
     global_values: Map<isize, u32>,
+    /// (type, offset of the field in the object) whose `tp_traverse`
+    /// contract was checked (`func::traverse`): once each.
+    traverse_checked: Map<(usize, usize), ()>,
+    /// The last pair asked about (a loop storing one field asks again and
+    /// again): one compare instead of a hash lookup.
+    last_checked: (usize, usize),
 }
 
 impl Default for FieldTable {
@@ -78,6 +84,8 @@ impl FieldTable {
             fields: HashMap::with_hasher(BuildHasherDefault::new()),
             globals: HashMap::with_hasher(BuildHasherDefault::new()),
             global_values: HashMap::with_hasher(BuildHasherDefault::new()),
+            traverse_checked: HashMap::with_hasher(BuildHasherDefault::new()),
+            last_checked: (0, 0),
         }
     }
 
@@ -123,6 +131,23 @@ impl FieldTable {
         if value != 0 {
             *self.global_values.entry(value).or_insert(0) += 1;
         }
+    }
+
+    /// Whether this is the first store into the field at `offset` of an
+    /// object of type `tp` (the caller then checks the traverse contract).
+    /// The (type, offset) pair `first_traverse_check` saw last.
+    #[inline(always)]
+    pub fn last_traverse_check(&self) -> (usize, usize) {
+        self.last_checked
+    }
+
+    #[inline]
+    pub fn first_traverse_check(&mut self, tp: usize, offset: usize) -> bool {
+        if self.last_checked == (tp, offset) {
+            return false;
+        }
+        self.last_checked = (tp, offset);
+        self.traverse_checked.insert((tp, offset), ()).is_none()
     }
 
     pub fn counts(&self) -> (usize, usize) {

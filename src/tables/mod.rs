@@ -2,4 +2,5 @@
 pub mod builders;
 pub mod fields;
 pub mod handles;
+pub mod init_sites;
 pub mod sites;
