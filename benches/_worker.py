@@ -236,30 +236,56 @@ def timed(fn, n) -> float:
 # ---------------------------------------------------------------------------
 # tasks
 
-# Calls made before any workload is timed: hpydbg hands every call one of
-# 2^20 context addresses (state::ctxpool) and maps a window of them when the
-# rotation first reaches it, so its first 2^20 calls cost page faults that
-# later calls do not; the per-op figures are those of a warmed-up process.
-WARMUP_CALLS = (1 << 20) + (1 << 16)
+# The footprint task: calls of m.noargs() in two halves of FOOTPRINT_HALF.
+FOOTPRINT_HALF = 1 << 20
 
 
-def warm_up(m, context):
-    """ns per call and RSS growth of WARMUP_CALLS calls of m.noargs() (HPy's
-    C debug mode with traces: divided by its WALL_DIVISOR, it has no pool)."""
-    n = WARMUP_CALLS // (WALL_DIVISOR.get(context, 1) if BASE[context] == "hpy-debug" else 1)
+def memory_now() -> dict:
+    """VmRSS, VmPTE (/proc/self/status) and Pss (/proc/self/smaps_rollup),
+    in bytes: what ps/top show, the memory proportionally this process's,
+    and its page tables."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k = line.split(":", 1)[0]
+            if k in ("VmRSS", "VmPTE", "VmSize"):
+                out[k] = int(line.split()[1]) * 1024
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    out["Pss"] = int(line.split()[1]) * 1024
+    except OSError:
+        out["Pss"] = None
+    return out
+
+
+def task_footprint(m, p, context):
+    """2 x FOOTPRINT_HALF calls of m.noargs(): the memory figures before and
+    after, and the time of each half (first / second = the warm-up)."""
     f = m.noargs
-    r0 = rss_bytes()
-    t0 = time.perf_counter()
-    for _ in repeat(None, n):
-        f()
-    dt = time.perf_counter() - t0
-    return {"calls": n, "ns_per_call": dt / n * 1e9, "rss_growth": rss_bytes() - r0}
+    f()
+    before = memory_now()
+    halves = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for _ in repeat(None, FOOTPRINT_HALF):
+            f()
+        halves.append((time.perf_counter() - t0) / FOOTPRINT_HALF * 1e9)
+    after = memory_now()
+    out = {"calls": 2 * FOOTPRINT_HALF, "ns_first": halves[0], "ns_second": halves[1],
+           "before": before, "after": after}
+    if BASE[context] == "hpydbg":
+        from hpydbg import _hpydbg
+        st = _hpydbg.stats()
+        out["pool"] = {k: st[k] for k in ("context_slots", "context_addresses", "context_moves",
+                                          "context_scheme")}
+    return out
 
 
 def task_wall(m, p, context):
-    """ns per op for every workload, p['reps'] samples each; '_warmup': see
-    warm_up."""
-    out = {"_warmup": warm_up(m, context)}
+    """ns per op for every workload, p['reps'] samples each."""
+    out = {}
     which = 1 if p["quick"] else 0
     for name in WORKLOAD_NAMES:
         run, _ = make_runners(m, name)
@@ -426,6 +452,8 @@ def main(argv):
         res = task_handles(m, params, context)
     elif task == "traces":
         res = task_traces(m, params, context)
+    elif task == "footprint":
+        res = task_footprint(m, params, context)
     else:
         raise SystemExit(f"unknown task {task}")
     gc.enable()

@@ -33,6 +33,10 @@ Figures:
   * ratios: pytest mode against universal, HPy C debug, hpydbg's default;
     hpydbg-traces16 against HPy C debug with traces; extra = (hpydbg -
     universal) / (HPy C debug - universal);
+  * memory and warm-up: VmRSS, Pss, VmPTE after 2 x 2^20 calls of
+    m.noargs() and the time of each half, per untraced mode (medians of 3
+    processes); hpydbg with sites off under callgrind too (the Ir of a site
+    record);
   * memory per open handle (RSS growth while 1e6 handles are open, sites
     recorded), time to list them with ``_debug.get_open_handles``, time to
     build the end-of-run leak report (and whether it names the site);
@@ -66,6 +70,11 @@ U, C, CT, D, P, DT = CONTEXTS
 SHORT = {U: "univ", C: "C-debug", CT: "C-debug+tr16", D: "hpydbg", P: "pytest",
          DT: "hpydbg+tr16"}
 CG_CONTEXTS = (U, C, D, P)      # the traced modes: wall time only (+ the capture figures)
+NOSITES = "hpydbg-nosites"      # under callgrind too, for the cost of a site record
+FOOTPRINT_CONTEXTS = (U, C, D, P)  # 2^21 calls: the traced modes would take hours (HPy's)
+FOOTPRINT_RUNS = 3
+# site records (opens and closes of the extension's handles) per op
+SITE_RECORDS = {"long_close": 2, "dup_close": 2, "getattr_s": 2, "meth_bump": 1, "call_noargs": 1}
 TRACES_CONTEXTS = (C, D)        # the stack-trace on/off task and the capture benchmark
 PY = sys.executable
 BUILD = os.path.join(HERE, "build")
@@ -86,6 +95,8 @@ TARGET_REPORT_SECONDS = 2.0           # leak report of 1e6 handles, sites on
 TARGET_CAPTURE_NS = 1000
 TARGET_PYTEST_OVER_C = 1.0            # on PYTEST_VS_C_WORKLOADS
 TARGET_PYTEST_OVER_DEFAULT = 1.5      # on every workload
+TARGET_RSS_OVER_UNIVERSAL = 64e6      # VmRSS growth over 2^21 calls, over universal's
+TARGET_WARMUP_RATIO = 1.25            # first 2^20 calls / next 2^20
 PYTEST_VS_C_WORKLOADS = ("long_close", "dup_close")
 
 
@@ -131,7 +142,6 @@ def build(quiet=True) -> str:
 
 def measure_wall(so, cfg, quick):
     samples = {c: {w: [] for w in W.WORKLOAD_NAMES} for c in CONTEXTS}
-    warm = {c: [] for c in CONTEXTS}
     names = {}
     order = list(CONTEXTS)
     for r in range(cfg["rounds"]):
@@ -139,11 +149,21 @@ def measure_wall(so, cfg, quick):
             log(f"  wall: round {r + 1}/{cfg['rounds']}, {c}")
             res = run_worker(c, "wall", so, {"quick": quick, "reps": cfg["reps"]})
             names[c] = res["ctx_name"]
-            warm[c].append(res["result"].pop("_warmup"))
             for w, s in res["result"].items():
                 samples[c][w].extend(s)
         order = order[1:] + order[:1]
-    return samples, names, warm
+    return samples, names
+
+
+def measure_footprint(so):
+    """FOOTPRINT_RUNS processes per mode (rounds interleaved), each making
+    2 x 2^20 calls of m.noargs() (`_worker.task_footprint`)."""
+    out = {c: [] for c in FOOTPRINT_CONTEXTS}
+    for r in range(FOOTPRINT_RUNS):
+        for c in FOOTPRINT_CONTEXTS:
+            log(f"  footprint: run {r + 1}/{FOOTPRINT_RUNS}, {c}")
+            out[c].append(run_worker(c, "footprint", so, {})["result"])
+    return out
 
 
 def parse_dump(path):
@@ -162,7 +182,7 @@ def parse_dump(path):
 def measure_callgrind(so, cfg, outdir):
     """{context: {label: (Ir, dump file)}}"""
     res = {}
-    for c in CG_CONTEXTS:
+    for c in CG_CONTEXTS + (NOSITES,):
         log(f"  callgrind: {c}")
         for old in glob.glob(os.path.join(outdir, f"cg.{c}.out*")):
             os.remove(old)
@@ -344,7 +364,8 @@ def main():
         log(f"  ({name}: {time.time() - t0:.0f} s)")
         return r
 
-    wall, ctx_names, warm = phase("wall", measure_wall, so, cfg, args.quick)
+    wall, ctx_names = phase("wall", measure_wall, so, cfg, args.quick)
+    foot = phase("footprint", measure_footprint, so)
     cg = None if args.no_callgrind else phase("callgrind", measure_callgrind, so, cfg, cgdir)
     handles = phase("handles", measure_handles, so, cfg)
     traces = phase("traces", measure_traces, so, cfg)
@@ -406,11 +427,43 @@ def main():
     # min of the wall samples (the table above has medians)
     minheader = ["workload"] + [f"{SHORT[c]} min" for c in CONTEXTS]
     minrows = [[tagged(w)] + [fmt(per[w]["min"][c]) for c in CONTEXTS] for w in W.WORKLOAD_NAMES]
-    # the process warm-up (first 2^20 + 2^16 calls), against call_noargs warmed up
-    wheader = ["mode", "warm-up ns/call (med)", "call_noargs ns/op after (med)", "RSS growth (MB, med)"]
-    wrows = [[c, fmt(statistics.median(x["ns_per_call"] for x in warm[c])),
-              fmt(per["call_noargs"]["med"][c]),
-              fmt(statistics.median(x["rss_growth"] for x in warm[c]) / 1e6)] for c in CONTEXTS]
+    # memory and warm-up over 2^21 calls (medians of FOOTPRINT_RUNS processes)
+    def fmed(c, fn):
+        vals = [fn(x) for x in foot[c]]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def grow(key):
+        return lambda x: (None if x["after"].get(key) is None or x["before"].get(key) is None
+                          else x["after"][key] - x["before"][key])
+    fp = {}
+    for c in FOOTPRINT_CONTEXTS:
+        fp[c] = dict(first=fmed(c, lambda x: x["ns_first"]), second=fmed(c, lambda x: x["ns_second"]),
+                     ratio=fmed(c, lambda x: x["ns_first"] / x["ns_second"]),
+                     rss_growth=fmed(c, grow("VmRSS")), pss_growth=fmed(c, grow("Pss")),
+                     pte_growth=fmed(c, grow("VmPTE")),
+                     rss=fmed(c, lambda x: x["after"]["VmRSS"]), pss=fmed(c, lambda x: x["after"].get("Pss")),
+                     pte=fmed(c, lambda x: x["after"]["VmPTE"]), vsz=fmed(c, lambda x: x["after"]["VmSize"]),
+                     pool=foot[c][-1].get("pool"))
+    mb = lambda v: fmt(None if v is None else v / 1e6)
+    kb = lambda v: fmt(None if v is None else v / 1e3, 0)
+    wheader = ["mode", "first 2^20 ns/call", "next 2^20 ns/call", "first / next",
+               "VmRSS growth (MB)", "Pss growth (MB)", "VmPTE growth (kB)",
+               "VmRSS after (MB)", "Pss after (MB)", "VmPTE after (kB)", "VSZ after (MB)"]
+    wrows = [[c, fmt(f["first"]), fmt(f["second"]), fmt(f["ratio"], 2), mb(f["rss_growth"]),
+              mb(f["pss_growth"]), kb(f["pte_growth"]), mb(f["rss"]), mb(f["pss"]), kb(f["pte"]),
+              mb(f["vsz"])] for c, f in fp.items()]
+    pool = fp[D]["pool"] or {}
+
+    # sites on (hpydbg's default) against sites off, Ir per site record
+    srows = []
+    if cg:
+        for w, k in SITE_RECORDS.items():
+            on, off = per[w]["ir"][D], ir_per_op(cg[NOSITES], w)[0]
+            srows.append([w, k, fmt(on, 0), fmt(off, 0),
+                          fmt(None if on is None or off is None else (on - off) / k, 1)])
+    sheader = ["workload", "site records per op", "sites on Ir/op", "sites off Ir/op",
+               "Ir per site record"]
 
     # --- handles, traces
     hrows = []
@@ -497,6 +550,19 @@ def main():
     else:
         targets.append(("handle-heavy workloads: extra Ir <= 1/2 of HPy C debug's", None,
                         "not measured (--no-callgrind)"))
+    for c in (D, P):
+        over = None if fp[c]["rss_growth"] is None else fp[c]["rss_growth"] - fp[U]["rss_growth"]
+        targets.append((
+            f"{c}: VmRSS growth over {2 * W.FOOTPRINT_HALF:,} calls <= universal's + "
+            f"{TARGET_RSS_OVER_UNIVERSAL / 1e6:g} MB (median of {FOOTPRINT_RUNS})",
+            over is not None and over <= TARGET_RSS_OVER_UNIVERSAL,
+            f"{mb(fp[c]['rss_growth'])} MB vs universal {mb(fp[U]['rss_growth'])} MB "
+            f"(VmRSS after {mb(fp[c]['rss'])} MB, universal {mb(fp[U]['rss'])} MB)"))
+        targets.append((
+            f"{c}: the first 2^20 calls cost <= {TARGET_WARMUP_RATIO:g}x the next 2^20 "
+            f"(median of {FOOTPRINT_RUNS})",
+            fp[c]["ratio"] is not None and fp[c]["ratio"] <= TARGET_WARMUP_RATIO,
+            f"{fmt(fp[c]['first'])} vs {fmt(fp[c]['second'])} ns/call = {fmt(fp[c]['ratio'], 2)}"))
     slower = {w: per[w]["d_over_c_wall"] for w in W.WORKLOAD_NAMES if per[w]["d_over_c_wall"] > 1.0}
     worst_w = max(W.WORKLOAD_NAMES, key=lambda w: per[w]["d_over_c_wall"])
     targets.append((
@@ -566,8 +632,11 @@ def main():
         print("\ncallgrind, Ir/op:")
         print(text_table(irheader, irrows))
     print(f"\n({legend})\n")
-    print(f"process warm-up, {W.WARMUP_CALLS:,} calls of m.noargs() before the workloads:")
+    print(f"footprint, {2 * W.FOOTPRINT_HALF:,} calls of m.noargs() (medians of {FOOTPRINT_RUNS}):")
     print(text_table(wheader, wrows))
+    if srows:
+        print("\nsite records, sites on vs off (callgrind):")
+        print(text_table(sheader, srows))
     print()
     print(text_table(hheader, hrows))
     print()
@@ -630,15 +699,27 @@ def main():
                   "target is about.\n")
         md.append(md_table(irheader, irrows))
         md.append("")
-    md.append(f"Process warm-up: every wall process first makes {W.WARMUP_CALLS:,} calls of "
-              "`m.noargs()` (2^20 + 2^16; HPy C debug with traces: divided by its iteration divisor), timed: hpydbg hands each call one of 2^20 context "
-              "addresses (`src/state/ctxpool.rs`) and maps a window of them (a shared memfd) when "
-              "the rotation first reaches it, so the first 2^20 calls of a process take page "
-              "faults that later calls do not; the tables above are for the warmed-up process. "
-              "RSS counts the shared pages once per window they are mapped at (the memory itself "
-              "is ~1.1 MB).\n")
+    md.append("## Memory and warm-up (2^21 calls)\n")
+    md.append(f"{FOOTPRINT_RUNS} processes per mode (rounds interleaved), each calling `m.noargs()` "
+              f"{W.FOOTPRINT_HALF:,} times, timed, then {W.FOOTPRINT_HALF:,} times more "
+              "(`_worker.task_footprint`); medians. VmRSS and VmPTE from `/proc/self/status` "
+              "(what `ps`/`top` show, and the page tables), Pss from `/proc/self/smaps_rollup`; "
+              "growth = after - before the calls. hpydbg gives every call a context at a new "
+              f"address: a {pool.get('context_addresses', 0) // max(1, pool.get('context_slots', 1)):,}-context "
+              "window (2 MB, one memfd) whose page table moves to one of "
+              f"{pool.get('context_slots', '?')} slots, at random, after each turn "
+              f"(`src/state/ctxpool.rs`, scheme `{pool.get('context_scheme', '?')}`, "
+              f"{pool.get('context_moves', '?')} moves in the last process); the traced modes are "
+              "left out (HPy's would take hours).\n")
     md.append(md_table(wheader, wrows))
     md.append("")
+    if srows:
+        md.append("Site records (where handles are opened and closed, on by default), hpydbg's "
+                  "default against `_hpydbg.set_sites(False)` (mode `hpydbg-nosites`, callgrind): "
+                  "Ir per record = (on - off) / records per op. The call's first record reads the "
+                  "Python frame; the others reuse it (`func::call::site_here`).\n")
+        md.append(md_table(sheader, srows))
+        md.append("")
     md.append("Wall-time minima (ns/op):\n")
     md.append(md_table(minheader, minrows))
     md.append("")
@@ -711,7 +792,7 @@ def main():
     with open(args.output, "w") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(BUILD, "results.json"), "w") as f:
-        json.dump({"wall": wall, "warmup": warm, "handles": handles, "traces": traces,
+        json.dump({"wall": wall, "footprint": foot, "handles": handles, "traces": traces,
                    "ir": {w: per[w]["ir"] for w in per}}, f, indent=1)
 
 

@@ -15,7 +15,7 @@
 //! moves its page table there (one entry: a slot is 2 MB, what one page
 //! table maps) and leaves the old slot mapped with no page present.  A
 //! context kept from an earlier call still reads the same contents (its
-//! page faults in again, alone: the range is `MADV_RANDOM`), and its
+//! page faults in again, with up to 64 KB of fault-around), and its
 //! address is the current one only if the window came back to its slot
 //! *and* the turn reached its offset: 1 / ((SLOTS - 1) * PER_WINDOW) per
 //! call, with no distance at which it is certain.
@@ -203,7 +203,7 @@ fn populate(w: usize, dst: usize) -> bool {
     true
 }
 
-/// Map the memfd at `at` (replacing what is there), `MADV_RANDOM`.
+/// Map the memfd at `at` (replacing what is there).
 fn map_slot(at: usize, flags: libc::c_int) -> bool {
     let fd = FD.load(Ordering::Relaxed) as i32;
     let p = unsafe {
@@ -216,12 +216,7 @@ fn map_slot(at: usize, flags: libc::c_int) -> bool {
             0,
         )
     };
-    if p as usize != at {
-        return false;
-    }
-    // A stale context faults in its own page, not its neighbours.
-    unsafe { libc::madvise(p, WINDOW_BYTES, libc::MADV_RANDOM) };
-    true
+    p as usize == at
 }
 
 fn seed() -> u64 {
@@ -374,7 +369,7 @@ mod tests {
         let grown = rss().saturating_sub(r0);
         assert!(grown < (1 << 20), "RSS grew by {} bytes over 1000 moves", grown);
         // Every address ever handed out still reads the template (a stale
-        // page faults in again: 64 KB of fault-around at most).
+        // page faults in again, with 64 KB of fault-around at most).
         let mut seen = std::collections::HashSet::new();
         let mut windows = std::collections::HashSet::new();
         for _ in 0..PER_WINDOW * 300 {
