@@ -260,11 +260,26 @@ def hpydbg_column(opt: str) -> str:
     return "hpydbg" if opt == "-O0" else f"hpydbg{opt}"
 
 
+def skip_where_hpy_itself_crashes(case: Case, d: Path) -> None:
+    """CPython 3.13: HPy 0.9.0 itself crashes on many programs that define
+    HPy types, in every mode (README, "Python versions").  A case defining
+    types is run first in universal mode, hpydbg off; if HPy kills the
+    process there, the case says nothing about a debug mode: skipped (and the
+    corpus table is left alone)."""
+    if sys.version_info[:2] != (3, 13) or "HPyType_Spec" not in case.path.read_text():
+        return
+    r = run(f"import {case.name} as mod\n{case.call}\n", d, clean_env(HPYDBG="0"))
+    if isinstance(r.returncode, int) and r.returncode < 0:
+        pytest.skip(f"HPy 0.9.0 itself is killed by signal {-r.returncode} on this case on "
+                    f"CPython 3.13 (universal mode, hpydbg off)")
+
+
 @pytest.mark.parametrize("opt", OPTS, ids=OPT_IDS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_hpydbg(case, opt, built, tmp_path, results):
     column = hpydbg_column(opt)
     d = built(case, opt)
+    skip_where_hpy_itself_crashes(case, d)
     log = tmp_path / "hpydbg.jsonl"
     env = clean_env(HPY_DEBUG="1", HPY_DEBUG_TRACES="16", HPY_DEBUG_LOG=str(log),
                     HPY_DEBUG_LOG_FORMAT="json")
@@ -356,8 +371,13 @@ def run_hpy_c_debug_mode(case: Case, d: Path):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_hpy_c_debug_mode(case, built, results):
     d = built(case)
+    skip_where_hpy_itself_crashes(case, d)
     r, how = run_hpy_c_debug_mode(case, d)
     outcome = classify_hpy(r)
+    if sys.version_info[:2] == (3, 13) and outcome == "crash" and "crash" not in case.hpy:
+        # (nested_leave, reenter_without_leave: HPy's C debug mode only)
+        pytest.skip(f"HPy 0.9.0's C debug mode crashes on this case on CPython 3.13 "
+                    f"(exit status {r.returncode}); hpydbg's run of it is test_hpydbg")
     results.record(case, "hpy", outcome)
     info = f"({how}) exit status: {r.returncode}\nstderr (tail):\n{tail(r.stderr)}"
     if how.startswith("HPYDBG=0"):

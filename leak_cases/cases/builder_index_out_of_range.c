@@ -3,7 +3,7 @@
  * class: builder-index-out-of-range
  * api: HPyTupleBuilder_Set
  * call: mod.squares(3)
- * hpy: missed | crash
+ * hpy: crash | caught | missed
  * note: the universal context only asserts the index (compiled out): it
  * note: writes past the tuple's item array
  */

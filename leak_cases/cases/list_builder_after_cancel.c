@@ -3,7 +3,7 @@
  * class: builder-after-close
  * api: HPyListBuilder_Set
  * call: mod.squares_until_negative([1, -2, 3])
- * hpy: crash
+ * hpy: crash | caught | missed
  */
 #include "hpy.h"
 

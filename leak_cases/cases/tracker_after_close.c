@@ -3,7 +3,7 @@
  * class: tracker-after-close
  * api: HPyTracker_Add
  * call: mod.two_strs(1, 2)
- * hpy: crash
+ * hpy: crash | caught | missed
  */
 #include "hpy.h"
 

@@ -3,7 +3,7 @@
  * class: builder-after-close
  * api: HPyTupleBuilder_Build
  * call: mod.pair_twice(1, 2)
- * hpy: crash
+ * hpy: crash | caught | missed
  */
 #include "hpy.h"
 
