@@ -7,8 +7,8 @@
  * call: except SystemError:
  * call:     pass
  * hpy: missed
- * note: reported when the function returns: the site is its entry (the line
- * note: with the opening brace)
+ * note: reported when the function returns; the site is the last API call
+ * note: before the return at -O3 (HPy_Close), the function's entry at -O0
  */
 #include "hpy.h"
 
@@ -26,7 +26,7 @@ static HPy find_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nargs) {
         if (HPy_IsNull(item))
             return HPy_NULL;
         int eq = HPy_RichCompareBool(ctx, item, args[1], HPy_EQ);
-        HPy_Close(ctx, item);
+        HPy_Close(ctx, item);   /* EXPECT -O3 */
         if (eq < 0)
             return HPy_NULL;
         if (eq)

@@ -6,7 +6,8 @@
  * hpy: missed
  * note: the import itself fails (universal mode: SystemError "execution of
  * note: module ... failed without setting an exception"); reported when the
- * note: exec function returns: the site is its entry (the opening brace)
+ * note: exec function returns; the site is the last API call before the
+ * note: return at -O3 (HPy_Close), the function's entry at -O0
  */
 #include "hpy.h"
 
@@ -16,7 +17,7 @@ static int mod_exec_impl(HPyContext *ctx, HPy m) {   /* EXPECT */
     if (HPy_IsNull(version))
         return -1;
     int r = HPy_SetAttr_s(ctx, m, "__version__", version);
-    HPy_Close(ctx, version);
+    HPy_Close(ctx, version);   /* EXPECT -O3 */
     if (r == 0)   /* inverted test: HPy_SetAttr_s returns 0 on success */
         return -1;
     return 0;

@@ -7,8 +7,9 @@
  * call: except SystemError:
  * call:     pass
  * hpy: missed
- * note: reported when the function returns: the site is its entry (the line
- * note: with the opening brace); the report names HPy_SetItem's line as the origin
+ * note: reported when the function returns; the site is the last API call
+ * note: before the return at -O3 (HPy_SetItem), the function's entry at -O0;
+ * note: the report names HPy_SetItem's line as the origin
  */
 #include "hpy.h"
 
@@ -19,7 +20,7 @@ static HPy put_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nargs) { 
         return HPy_NULL;
     }
     HPy result = HPy_Dup(ctx, ctx->h_True);
-    HPy_SetItem(ctx, args[0], args[1], args[2]);   /* BUG: -1 is ignored */
+    HPy_SetItem(ctx, args[0], args[1], args[2]);   /* BUG: -1 is ignored */   /* EXPECT -O3 */
     return result;
 }
 

@@ -7,8 +7,8 @@
  * call: except SystemError:
  * call:     pass
  * hpy: missed
- * note: reported when the slot returns: the site is its entry (the line
- * note: with the opening brace)
+ * note: reported when the slot returns; the site is the last API call before
+ * note: the return at -O3 (HPy_SetAttr_s), the slot's entry at -O0
  */
 #include "hpy.h"
 
@@ -56,7 +56,7 @@ static HPy Version_cmp_impl(HPyContext *ctx, HPy self, HPy other, HPy_RichCmpOp 
     HPy res = HPyBool_FromLong(ctx, r);
     /* remember the last operand: the type has no __dict__, so this fails
        with AttributeError, and its -1 is ignored */
-    HPy_SetAttr_s(ctx, self, "last_other", other);
+    HPy_SetAttr_s(ctx, self, "last_other", other);   /* EXPECT -O3 */
     return res;
 }
 
