@@ -334,8 +334,12 @@ mod = _u.load("{name}", _so, importlib.util.spec_from_file_location("{name}", _s
 
 # HPy's debug mode reports through HPy_FatalError (Py_FatalError) or raises
 # HPyLeakError from a LeakDetector.
+# CPython's own fatal errors (signals, and its thread-state checks: 3.13's
+# `_PyThreadState_Attach: non-NULL old thread state` on a second Reenter)
+# are not HPy's debug mode catching anything.
 HPY_REPORT_RE = re.compile(r"HPyLeakError|Error: Wrong HPy Context!|"
-                           r"Fatal Python error: (?!Segmentation fault|Aborted|Bus error)")
+                           r"Fatal Python error: (?!Segmentation fault|Aborted|Bus error|"
+                           r"_?PyThreadState_|PyEval_RestoreThread|take_gil|drop_gil)")
 
 
 def hpy_program(case: Case, load: str) -> str:
