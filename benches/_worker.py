@@ -61,6 +61,7 @@ WORKLOADS = [
     # C loops (one call, n iterations inside)
     ("long_close",    "loop", True,  "HPyLong_FromLong + HPy_Close"),
     ("dup_close",     "loop", True,  "HPy_Dup + HPy_Close"),
+    ("field_store",   "loop", False, "HPyField_Store (2 values in turn) + HPyField_Load + HPy_Close in a GC type with tp_traverse"),
     ("tuple_builder", "loop", True,  "HPyTupleBuilder of 100 items: New + 100 Set + Build + Close"),
     ("list_builder",  "loop", True,  "HPyListBuilder of 100 items: New + 100 Set + Build + Close"),
     ("getattr_s",     "loop", True,  "HPy_GetAttr_s(obj, \"x\") + HPy_Close"),
@@ -210,6 +211,9 @@ def make_runners(m, name: str):
     elif name == "dup_close":
         f = m.dup_close
         run = lambda n: f(n, obj)
+    elif name == "field_store":
+        f, box, a, b = m.field_store, m.Box(), object(), Holder()
+        run = lambda n: f(n, box, a, b)
     elif name == "tuple_builder":
         f = m.tuple_builder
         run = lambda n: f(n, obj)

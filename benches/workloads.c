@@ -127,6 +127,31 @@ static HPyType_Spec Tmp_spec = {
     .defines = Tmp_defines,
 };
 
+/* a type with an HPyField, its tp_traverse and GC: the field checks
+   (hpydbg: the store's owner, the traverse contract at the first store per
+   type and field, the load's owner) */
+typedef struct {
+    HPyField item;
+} BoxObject;
+
+HPyType_HELPERS(BoxObject)
+
+HPyDef_SLOT(Box_traverse, HPy_tp_traverse)
+static int Box_traverse_impl(void *self, HPyFunc_visitproc visit, void *arg)
+{
+    HPy_VISIT(&((BoxObject *)self)->item);
+    return 0;
+}
+
+static HPyDef *Box_defines[] = {&Box_traverse, NULL};
+
+static HPyType_Spec Box_spec = {
+    .name = "hpybench.Box",
+    .basicsize = sizeof(BoxObject),
+    .flags = HPy_TPFLAGS_DEFAULT | HPy_TPFLAGS_HAVE_GC,
+    .defines = Box_defines,
+};
+
 /* ------------------------------------------------------------------ */
 /* C loops: each takes n as its first argument                         */
 
@@ -170,6 +195,24 @@ static HPy dup_close_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nar
         HPy h = HPy_Dup(ctx, args[1]);
         HPy_Close(ctx, h);
     }
+    return HPy_Dup(ctx, ctx->h_None);
+}
+
+/* n x (HPyField_Store of one of two values + HPyField_Load + HPy_Close)
+   into a Box (args: n, box, a, b) */
+HPyDef_METH(field_store, "field_store", HPyFunc_VARARGS)
+static HPy field_store_impl(HPyContext *ctx, HPy self, const HPy *args, size_t nargs)
+{
+    long n;
+    if (get_n(ctx, args, nargs, 4, &n) < 0)
+        return HPy_NULL;
+    BoxObject *b = BoxObject_AsStruct(ctx, args[1]);
+    for (long i = 0; i < n; i++) {
+        HPyField_Store(ctx, args[1], &b->item, args[2 + (i & 1)]);
+        HPy h = HPyField_Load(ctx, args[1], b->item);
+        HPy_Close(ctx, h);
+    }
+    HPyField_Store(ctx, args[1], &b->item, HPy_NULL);
     return HPy_Dup(ctx, ctx->h_None);
 }
 
@@ -353,12 +396,19 @@ static int hpybench_exec_impl(HPyContext *ctx, HPy m)
         return -1;
     int r = HPy_SetAttr_s(ctx, m, "Point", t);
     HPy_Close(ctx, t);
+    if (r < 0)
+        return r;
+    t = HPyType_FromSpec(ctx, &Box_spec, NULL);
+    if (HPy_IsNull(t))
+        return -1;
+    r = HPy_SetAttr_s(ctx, m, "Box", t);
+    HPy_Close(ctx, t);
     return r;
 }
 
 static HPyDef *module_defines[] = {
     &noargs, &onearg, &varargs, &keywords, &alloc_int, &alloc_tuple,
-    &long_close, &dup_close, &tuple_builder, &list_builder, &getattr_s,
+    &long_close, &dup_close, &field_store, &tuple_builder, &list_builder, &getattr_s,
     &make_types,
     &hold_prepare, &hold_open, &hold_close,
     &ctx_name, &cg_start, &cg_zero, &cg_label, &cg_dump,

@@ -40,7 +40,11 @@ fn strict(call: &Call, h: HPy, name: &'static str, null_ok: bool) -> Result<HPy,
 
 /// Address and size in bytes of the object behind universal handle `uh`.
 unsafe fn object_span(uh: HPy) -> (usize, usize) {
-    let o = (ctx::u().AsPyObject.unwrap_unchecked())(ctx::uctx(), uh) as *mut pyo3::ffi::PyObject;
+    // On CPython the handle is the object's address (no call, no reference).
+    let (o, added) = match ctx::cpython_object(uh) {
+        Some(o) => (o, false),
+        None => ((ctx::u().AsPyObject.unwrap_unchecked())(ctx::uctx(), uh) as *mut pyo3::ffi::PyObject, true),
+    };
     if o.is_null() {
         return (0, 0);
     }
@@ -50,7 +54,9 @@ unsafe fn object_span(uh: HPy) -> (usize, usize) {
         size += (pyo3::ffi::Py_SIZE(o).unsigned_abs()) * ((*tp).tp_itemsize.unsigned_abs());
     }
     // AsPyObject added a reference; the handle keeps the object alive.
-    pyo3::ffi::Py_DecRef(o);
+    if added {
+        pyo3::ffi::Py_DecRef(o);
+    }
     (o as usize, size)
 }
 
@@ -105,20 +111,23 @@ pub unsafe extern "C" fn Field_Store(ctx: *mut HPyContext, target_object: HPy, t
                 None,
             ))?;
         }
-        if old != 0 && !FIELDS.lock().field(addr).is_some_and(|r| r.vouches_for(old)) {
-            go_on(lifetime(
+        // The universal store may run a finalizer (releasing the old value)
+        // that loads this very field: the record says "being stored".
+        if !FIELDS.lock().storing_field(addr, obj, old) {
+            let o = lifetime(
                 &call,
                 "field-not-stored",
                 FIELD_NOT_STORED,
                 format!("the field at {:#x} holds {:#x}, which HPyField_Store did not write (uninitialised memory, or a field copied by assignment?)", addr, old),
                 "initialise fields with HPyField_NULL (HPy_New zeroes them) and change them only with HPyField_Store",
                 Some("going on: the old value is not released (it is cleared first)".into()),
-            ))?;
+            );
+            if o == Outcome::Skip {
+                FIELDS.lock().store_abandoned(addr);
+            }
+            go_on(o)?;
             (*target_field)._i = 0;
         }
-        // The universal store may run a finalizer (releasing the old value)
-        // that loads this very field.
-        FIELDS.lock().storing_field(addr, obj);
         (call.u().Field_Store.unwrap_unchecked())(call.uctx(), ut, target_field, uv);
         FIELDS.lock().stored_field(addr, obj, (*target_field)._i);
         if inside && !uv.is_null() {

@@ -60,7 +60,13 @@ impl FieldRec {
 }
 
 pub struct FieldTable {
-    fields: Map<usize, FieldRec>,
+    /// Field records by address: an index into `recs` (records are
+    /// replaced, never removed), with the last address looked up cached in
+    /// front of the map: a store, its load and the next store of one field
+    /// (a loop) then cost a compare each instead of a hash lookup.
+    index: Map<usize, u32>,
+    recs: Vec<(usize, FieldRec)>,
+    last: std::cell::Cell<(usize, u32)>,
     globals: Map<usize, isize>,
     /// Values held by globals, and by how many.
     global_values: Map<isize, u32>,
@@ -81,7 +87,9 @@ impl Default for FieldTable {
 impl FieldTable {
     pub const fn new() -> Self {
         FieldTable {
-            fields: HashMap::with_hasher(BuildHasherDefault::new()),
+            index: HashMap::with_hasher(BuildHasherDefault::new()),
+            recs: Vec::new(),
+            last: std::cell::Cell::new((0, 0)),
             globals: HashMap::with_hasher(BuildHasherDefault::new()),
             global_values: HashMap::with_hasher(BuildHasherDefault::new()),
             traverse_checked: HashMap::with_hasher(BuildHasherDefault::new()),
@@ -89,24 +97,61 @@ impl FieldTable {
         }
     }
 
-    pub fn field(&self, addr: usize) -> Option<FieldRec> {
-        self.fields.get(&addr).copied()
+    /// The index of the record at `addr` (0 is never a field's address).
+    #[inline]
+    fn find(&self, addr: usize) -> Option<usize> {
+        let (a, i) = self.last.get();
+        if a == addr && addr != 0 {
+            return Some(i as usize);
+        }
+        let i = *self.index.get(&addr)?;
+        self.last.set((addr, i));
+        Some(i as usize)
     }
 
-    /// An `HPyField_Store` through `owner` is about to write at `addr`.
-    pub fn storing_field(&mut self, addr: usize, owner: usize) {
-        let value = self.fields.get(&addr).map_or(0, |r| r.value);
-        self.fields.insert(addr, FieldRec { owner, value, storing: true });
+    /// The record at `addr`, made if there is none (an empty field's).
+    fn find_or_add(&mut self, addr: usize, owner: usize) -> usize {
+        if let Some(i) = self.find(addr) {
+            return i;
+        }
+        let i = self.recs.len();
+        self.recs.push((addr, FieldRec { owner, value: 0, storing: false }));
+        self.index.insert(addr, i as u32);
+        self.last.set((addr, i as u32));
+        i
+    }
+
+    pub fn field(&self, addr: usize) -> Option<FieldRec> {
+        self.find(addr).map(|i| self.recs[i].1)
+    }
+
+    /// An `HPyField_Store` through `owner` is about to write at `addr`,
+    /// which holds `old`: whether our stores wrote `old` there (an empty
+    /// field is always right); the record is marked as being stored.
+    pub fn storing_field(&mut self, addr: usize, owner: usize, old: isize) -> bool {
+        let i = self.find_or_add(addr, owner);
+        let r = &mut self.recs[i].1;
+        let ok = old == 0 || r.vouches_for(old);
+        *r = FieldRec { owner, value: r.value, storing: true };
+        ok
+    }
+
+    /// The store `storing_field` announced is not made (refused by policy).
+    pub fn store_abandoned(&mut self, addr: usize) {
+        if let Some(i) = self.find(addr) {
+            self.recs[i].1.storing = false;
+        }
     }
 
     /// `HPyField_Store` wrote `value` at `addr` through `owner`.
     pub fn stored_field(&mut self, addr: usize, owner: usize, value: isize) {
-        self.fields.insert(addr, FieldRec { owner, value, storing: false });
+        let i = self.find_or_add(addr, owner);
+        self.recs[i].1 = FieldRec { owner, value, storing: false };
     }
 
     /// Records holding `value` (the slow path of a failed load).
     pub fn fields_holding(&self, value: isize) -> Vec<(usize, FieldRec)> {
-        self.fields.iter().filter(|(_, r)| r.value == value).map(|(&a, &r)| (a, r)).collect()
+        self.recs.iter().filter(|(_, r)| r.value == value).copied().collect()
     }
 
     pub fn global(&self, addr: usize) -> Option<isize> {
@@ -151,7 +196,7 @@ impl FieldTable {
     }
 
     pub fn counts(&self) -> (usize, usize) {
-        (self.fields.len(), self.globals.len())
+        (self.recs.len(), self.globals.len())
     }
 }
 
@@ -187,12 +232,16 @@ mod tests {
         assert_eq!(h, vec![(0x5010, FieldRec { owner: 0x5000, value: 0x701, storing: false }), (0x6010, FieldRec { owner: 0x6000, value: 0x701, storing: false })]);
         t.stored_field(0x5010, 0x5000, 0x801);
         assert_eq!(t.fields_holding(0x701).len(), 1);
-        t.storing_field(0x5010, 0x5000);
+        assert!(t.storing_field(0x5010, 0x5000, 0x801), "our store wrote it");
         let r = t.field(0x5010).unwrap();
         assert!(r.vouches_for(0x999) && r.vouches_for(0x801), "during the store, memory is right");
         t.stored_field(0x5010, 0x5000, 0x901);
         let r = t.field(0x5010).unwrap();
         assert!(r.vouches_for(0x901) && !r.vouches_for(0x801));
         assert_eq!(t.field(0x7010), None);
+        assert!(!t.storing_field(0x7010, 0x7000, 0x123), "garbage in a field never stored");
+        assert!(t.storing_field(0x8010, 0x8000, 0), "an empty field");
+        t.stored_field(0x5010, 0x5000, 0xa01);
+        assert!(!t.storing_field(0x5010, 0x5000, 0xb01), "not what our store wrote");
     }
 }
