@@ -129,6 +129,18 @@ unsafe extern "C" fn visit(o: *mut ffi::PyObject, arg: *mut std::os::raw::c_void
 /// if nothing could observe a delay of its death; else `None`.
 fn quiet_size(uh: HPy) -> Option<usize> {
     let o = ctx::cpython_object(uh)?;
+    // The common case first: an int or a float (fixed shape, no
+    // references, no weakrefs, no finalizer).
+    unsafe {
+        let t = ffi::Py_TYPE(o);
+        if t == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+            let n = (*(o as *mut ffi::PyVarObject)).ob_size.unsigned_abs();
+            return Some((*t).tp_basicsize as usize + n * (*t).tp_itemsize as usize);
+        }
+        if t == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+            return Some((*t).tp_basicsize as usize);
+        }
+    }
     let mut w = Walk { visited: 0, bytes: 0, depth: 0, quiet: true };
     unsafe { walk(o, &mut w) };
     (w.quiet && w.bytes <= MAX_OBJECT_BYTES).then_some(w.bytes)
@@ -140,23 +152,34 @@ fn quiet_size(uh: HPy) -> Option<usize> {
 /// makes the record forget it).  Evicts the oldest beyond the bounds.
 pub fn hold(h: isize, uh: HPy) -> bool {
     let Some(bytes) = quiet_size(uh) else { return false };
-    let mut out = Vec::new();
     {
         let mut q = Q.lock();
+        if q.held.capacity() == 0 {
+            q.held.reserve_exact(MAX_OBJECTS + 1);
+        }
         q.held.push_back(Held { h, uh: uh.raw(), bytes });
         q.bytes += bytes;
         q.admitted += 1;
-        while q.held.len() > MAX_OBJECTS || q.bytes > MAX_BYTES {
-            let Some(old) = q.held.pop_front() else { break };
-            q.bytes -= old.bytes;
-            q.evicted += 1;
-            out.push(old);
-        }
     }
-    for old in out {
+    // One at a time, outside the lock: releasing runs the universal close
+    // (a quiet object: no Python code, but its own deallocation).
+    while let Some(old) = evict_one() {
         release(old);
     }
     true
+}
+
+/// The oldest held object, if the bounds are exceeded.
+#[inline]
+fn evict_one() -> Option<Held> {
+    let mut q = Q.lock();
+    if q.held.len() <= MAX_OBJECTS && q.bytes <= MAX_BYTES {
+        return None;
+    }
+    let old = q.held.pop_front()?;
+    q.bytes -= old.bytes;
+    q.evicted += 1;
+    Some(old)
 }
 
 /// An object leaves: its handle's record forgets it, then our reference
