@@ -173,9 +173,6 @@ CASE_EXPLAINED = {
     "call_kwnames_not_tuple":
         "universal mode takes PyTuple_GET_SIZE of the non-tuple kwnames unchecked and reads that many arguments "
         "past the array (here CPython then raised SystemError); hpydbg refuses the call: None, no exception",
-    "tuple_builder_built_twice":
-        "universal mode returns the first Build's tuple again without a new reference (two owners of one "
-        "reference: a double free when both close it); hpydbg refuses the second Build: None",
     "context_in_thread":
         "universal mode makes the call from a thread without the GIL (a data race on reference counts); hpydbg "
         "does not take the GIL (its owner waits for the thread) and refuses it: HPy_NULL with no exception, "

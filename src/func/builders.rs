@@ -16,6 +16,9 @@
 //! - an item set twice: forwarded as in universal mode (the new item
 //!   replaces the old one, whose reference leaks); under `raise` the second
 //!   `Set` is not made;
+//! - a second `Build` (or a `Set` after it): reported; a second `Build`
+//!   returns a new reference to the first one's result while that is open
+//!   (universal mode returns the same object, without the reference);
 //! - items never set at `Build`: each is filled with `None` (a NULL inside
 //!   a tuple or list crashes whatever reads it); under `raise` `Build`
 //!   cancels the builder and returns `HPy_NULL`.
@@ -195,9 +198,14 @@ macro_rules! builder_fns {
         pub unsafe extern "C" fn $Build(ctx: *mut HPyContext, builder: $B) -> HPy {
             let call = crate::enter!(ctx, concat!($pfx, "_Build"), $Build(ctx, builder));
             crate::guarded!(call, {
-                let ub = close_builder(&call, $kind, builder.raw())?;
+                let ub = match close_builder(&call, $kind, builder.raw()) {
+                    Ok(ub) => ub,
+                    Err(Skip) => return built_again(&call, builder.raw()).ok_or(Skip),
+                };
                 check_complete(&call, $kind, builder.raw(), ub)?;
-                call.open((call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub)))
+                let r = call.open((call.u().$Build.unwrap_unchecked())(call.uctx(), $B::from_raw(ub)));
+                BUILT.lock().note(builder.raw(), r.raw());
+                r
             })
         }
 
@@ -209,6 +217,36 @@ macro_rules! builder_fns {
             })
         }
     };
+}
+
+/// The last builders built and the handles their `Build` returned: a second
+/// `Build` of one (reported as a use of a closed builder) gets, under the
+/// go-on policies, what universal mode gives (the same object), as a new
+/// reference while the first result is still open, so that reference counts
+/// stay right; otherwise the call is refused (its safe value).
+struct Built {
+    ring: [(isize, isize); 16],
+    next: usize,
+}
+
+impl Built {
+    #[inline]
+    fn note(&mut self, builder: isize, result: isize) {
+        self.ring[self.next] = (builder, result);
+        self.next = (self.next + 1) % self.ring.len();
+    }
+}
+
+static BUILT: crate::base::sync::GilLock<Built> = crate::base::sync::GilLock::new(Built { ring: [(0, 0); 16], next: 0 });
+
+#[cold]
+fn built_again(call: &Call, builder: isize) -> Option<HPy> {
+    if builder == 0 || report::refusal_raises() {
+        return None;
+    }
+    let result = BUILT.lock().ring.iter().rev().find(|&&(b, _)| b == builder).map(|&(_, r)| r)?;
+    let uh = crate::func::call::open_uh(HPy::from_raw(result))?;
+    Some(call.open(unsafe { (call.u().Dup.unwrap_unchecked())(call.uctx(), uh) }))
 }
 
 /// The universal builder, or (going on after a report) 0: the universal
