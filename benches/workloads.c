@@ -388,22 +388,23 @@ static HPy cg_dump_impl(HPyContext *ctx, HPy self)
 /* ------------------------------------------------------------------ */
 /* module                                                              */
 
+/* Create the type of `spec` and add it to module `m` as `name`. */
+static int add_type(HPyContext *ctx, HPy m, HPyType_Spec *spec, const char *name)
+{
+    HPy t = HPyType_FromSpec(ctx, spec, NULL);
+    if (HPy_IsNull(t))
+        return -1;
+    int r = HPy_SetAttr_s(ctx, m, name, t);
+    HPy_Close(ctx, t);
+    return r;
+}
+
 HPyDef_SLOT(hpybench_exec, HPy_mod_exec)
 static int hpybench_exec_impl(HPyContext *ctx, HPy m)
 {
-    HPy t = HPyType_FromSpec(ctx, &Point_spec, NULL);
-    if (HPy_IsNull(t))
+    if (add_type(ctx, m, &Point_spec, "Point") < 0)
         return -1;
-    int r = HPy_SetAttr_s(ctx, m, "Point", t);
-    HPy_Close(ctx, t);
-    if (r < 0)
-        return r;
-    t = HPyType_FromSpec(ctx, &Box_spec, NULL);
-    if (HPy_IsNull(t))
-        return -1;
-    r = HPy_SetAttr_s(ctx, m, "Box", t);
-    HPy_Close(ctx, t);
-    return r;
+    return add_type(ctx, m, &Box_spec, "Box");
 }
 
 static HPyDef *module_defines[] = {

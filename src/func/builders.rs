@@ -244,7 +244,7 @@ fn built_again(call: &Call, builder: isize) -> Option<HPy> {
     if builder == 0 || report::refusal_raises() {
         return None;
     }
-    let result = BUILT.lock().ring.iter().rev().find(|&&(b, _)| b == builder).map(|&(_, r)| r)?;
+    let result = BUILT.lock().ring.iter().find(|&&(b, _)| b == builder).map(|&(_, r)| r)?;
     let uh = crate::func::call::open_uh(HPy::from_raw(result))?;
     Some(call.open(unsafe { (call.u().Dup.unwrap_unchecked())(call.uctx(), uh) }))
 }

@@ -129,8 +129,9 @@ unsafe extern "C" fn visit(o: *mut ffi::PyObject, arg: *mut std::os::raw::c_void
 /// if nothing could observe a delay of its death; else `None`.
 fn quiet_size(uh: HPy) -> Option<usize> {
     let o = ctx::cpython_object(uh)?;
-    // The common case first: an int or a float (fixed shape, no
-    // references, no weakrefs, no finalizer).
+    // The common case first, as `walk` would size it: an int or a float
+    // (no references, no weakrefs, no finalizer).  Measured: the walk costs
+    // ~70 instructions more per close of a dying int under `log`.
     unsafe {
         let t = ffi::Py_TYPE(o);
         if t == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
@@ -154,9 +155,6 @@ pub fn hold(h: isize, uh: HPy) -> bool {
     let Some(bytes) = quiet_size(uh) else { return false };
     {
         let mut q = Q.lock();
-        if q.held.capacity() == 0 {
-            q.held.reserve_exact(MAX_OBJECTS + 1);
-        }
         q.held.push_back(Held { h, uh: uh.raw(), bytes });
         q.bytes += bytes;
         q.admitted += 1;
