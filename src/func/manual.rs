@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::func::call::{record_close_trace, site_here, Call, Skip};
+use crate::func::call::{record_close_trace, site_cached, site_here, site_missed, Call, Skip};
 use crate::tables::builders::AuxKind;
 use crate::state::ctx::{AUX, SETTINGS, TABLE};
 use crate::tables::handles::{decode, CloseError, Lookup};
@@ -66,20 +66,37 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 /// is off while per-handle stack traces are on.
 #[inline(always)]
 pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
-    let site = site_here(ra);
+    let Some(site) = site_cached(ra) else { return close_new_site(h, api, ra) };
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
-        if SETTINGS.go_on() && crate::state::ctx::dies_on_close(HPy::from_raw(uh)) {
-            drop(t);
-            return close_dying(h, HPy::from_raw(uh));
-        }
         drop(t);
+        if SETTINGS.go_on() {
+            // Inline on CPython (a load and a compare); asking another
+            // universal context is a call, made from a cold path.
+            if !crate::state::ctx::universal_is_cpython() {
+                return close_go_on_by_call(h, HPy::from_raw(uh));
+            }
+            if crate::state::ctx::cpython_dies_on_close(HPy::from_raw(uh)) {
+                return close_dying(h, HPy::from_raw(uh));
+            }
+        }
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
     }
     drop(t);
     close_owned_slow(h, api, site)
 }
 
+
+/// `close_owned`'s end going on after reports, when the universal
+/// context is not CPython's.
+#[cold]
+#[inline(never)]
+fn close_go_on_by_call(h: HPy, uh: HPy) {
+    if crate::state::ctx::dies_on_close(uh) {
+        return close_dying(h, uh);
+    }
+    unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
 
 /// Going on after reports, closed handle `h` held the last reference to
 /// `uh`'s object: keep the object in quarantine, so that a later use of `h`
@@ -94,6 +111,14 @@ fn close_dying(h: HPy, uh: HPy) {
     }
     TABLE.lock().forget_closed_uh(h.raw());
     unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
+
+/// A site the cache does not hold (one cold call: the fast path saves no
+/// registers).
+#[cold]
+#[inline(never)]
+fn close_new_site(h: HPy, api: &'static str, ra: usize) {
+    close_owned_slow(h, api, site_missed(ra))
 }
 
 /// Everything else: null, stack traces, extras, a full closed FIFO, and

@@ -134,9 +134,16 @@ static CPYTHON_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 #[inline(always)]
 pub fn dies_on_close(uh: HPy) -> bool {
     if CPYTHON_HANDLES.load(Ordering::Relaxed) {
-        return unsafe { *((uh.raw() - 1) as *const isize) } <= 1;
+        return cpython_dies_on_close(uh);
     }
     last_reference_by_call(uh)
+}
+
+/// `dies_on_close` once `universal_is_cpython()` is known: the object's
+/// reference count, read in place.
+#[inline(always)]
+pub fn cpython_dies_on_close(uh: HPy) -> bool {
+    unsafe { *((uh.raw() - 1) as *const isize) <= 1 }
 }
 
 /// The `PyObject*` of universal handle `uh` when the universal context is
