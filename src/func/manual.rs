@@ -408,6 +408,36 @@ fn shape_name(shape: c_int) -> &'static str {
     }
 }
 
+/// The builtin shape of `uh`'s type: cached on CPython (`tables::shapes`),
+/// else asked of the universal context.
+#[inline(always)]
+unsafe fn shape_of(uh: HPy) -> HPyType_BuiltinShape {
+    if let Some(o) = crate::state::ctx::cpython_object(uh) {
+        let ty = (*o).ob_type as usize;
+        if let Some(s) = crate::tables::shapes::SHAPES.lock().get(ty) {
+            return s;
+        }
+        return shape_asked(uh, ty);
+    }
+    shape_asked(uh, 0)
+}
+
+/// `shape_of` by three calls into the universal context; the answer is
+/// cached for type `ty` (0: not CPython) unless an exception is pending.
+#[cold]
+#[inline(never)]
+unsafe fn shape_asked(uh: HPy, ty: usize) -> HPyType_BuiltinShape {
+    let u = crate::state::ctx::u();
+    let uctx = crate::state::ctx::uctx();
+    let ut = (u.Type.unwrap_unchecked())(uctx, uh);
+    let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(uctx, ut);
+    (u.Close.unwrap_unchecked())(uctx, ut);
+    if ty != 0 && !crate::base::pyerr::pending() {
+        crate::tables::shapes::SHAPES.lock().put(ty, actual);
+    }
+    actual
+}
+
 macro_rules! as_struct {
     ($($fn_name:ident => $shape:ident),*) => {$(
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
@@ -425,9 +455,7 @@ macro_rules! as_struct {
                     return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
                 }
                 let uh = call.unwrap_obj(h, "h")?;
-                let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
-                let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
-                (u.Close.unwrap_unchecked())(call.uctx(), ut);
+                let actual = shape_of(uh);
                 if actual != $shape {
                     // Universal mode reads the object's memory as that
                     // shape and goes on.

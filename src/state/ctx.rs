@@ -74,6 +74,15 @@ pub fn fast_ok(ctx: *const HPyContext) -> bool {
     tlsword::equals(ctx as usize)
 }
 
+/// Inside a call into the extension (`ThreadState::with_call_ctx`):
+/// whether the thread left Python execution, as `is_outside_python` says,
+/// from the static-TLS word (the call's context while inside Python, 0 once
+/// it left): one load, where `thread()` costs a `__tls_get_addr` call.
+#[inline(always)]
+pub fn left_python_in_call() -> bool {
+    tlsword::get() == 0
+}
+
 /// The universal context (hot paths read it from here).  Written once, in
 /// `init`, before any of our contexts exists; read-only after.  A plain
 /// static (not an atomic) so that one load serves both the function table
