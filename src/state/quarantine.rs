@@ -140,7 +140,10 @@ fn quiet_size(uh: HPy) -> Option<usize> {
 /// makes the record forget it).  Evicts the oldest beyond the bounds.
 pub fn hold(h: isize, uh: HPy) -> bool {
     let Some(bytes) = quiet_size(uh) else { return false };
-    let mut out = Vec::new();
+    // Once full, one object leaves as one enters: it is released without
+    // a list (an allocation per close); more leave only after large ones.
+    let mut first = None;
+    let mut more = Vec::new();
     {
         let mut q = Q.lock();
         q.held.push_back(Held { h, uh: uh.raw(), bytes });
@@ -150,10 +153,17 @@ pub fn hold(h: isize, uh: HPy) -> bool {
             let Some(old) = q.held.pop_front() else { break };
             q.bytes -= old.bytes;
             q.evicted += 1;
-            out.push(old);
+            if first.is_none() {
+                first = Some(old);
+            } else {
+                more.push(old);
+            }
         }
     }
-    for old in out {
+    if let Some(old) = first {
+        release(old);
+    }
+    for old in more {
         release(old);
     }
     true
