@@ -137,6 +137,42 @@ static_tls_word!(call_instr, "8");
 
 pub use context::{equals, get, set};
 
+/// Bytes of static TLS for a per-thread struct of words (`state::ctx`'s
+/// `ThreadState`), zero at thread start: its address without a call.
+pub const BLOCK_BYTES: usize = 64;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+std::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".globl __hpydbg_tls_block",
+    ".hidden __hpydbg_tls_block",
+    ".type __hpydbg_tls_block,@object",
+    ".size __hpydbg_tls_block,64",
+    "__hpydbg_tls_block:",
+    ".zero 64",
+    ".popsection",
+);
+
+/// This thread's `BLOCK_BYTES` (8-byte aligned, zero at thread start): the
+/// thread pointer (`fs:0` holds it) plus the block's offset from it, two
+/// loads, where a `thread_local!` in a shared object is a `__tls_get_addr`
+/// call.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+pub fn block() -> *mut u8 {
+    let p: usize;
+    unsafe {
+        std::arch::asm!(
+            "mov {p}, qword ptr fs:[0]",
+            "add {p}, qword ptr [rip + __hpydbg_tls_block@GOTTPOFF]",
+            p = out(reg) p,
+            options(pure, readonly, nostack)
+        );
+    }
+    p as *mut u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +194,24 @@ mod tests {
         call_instr::set(99);
         assert_eq!((get(), call_instr::get()), (0x1234, 99), "two words");
         call_instr::set(0);
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn per_thread_block() {
+        let b = block() as usize;
+        assert_eq!(b % 8, 0);
+        unsafe { *(b as *mut usize) = 5 };
+        let other = std::thread::spawn(|| {
+            let b = block();
+            let before = unsafe { *(b as *const usize) };
+            (b as usize, before)
+        })
+        .join()
+        .unwrap();
+        assert_ne!(other.0, b, "a block per thread");
+        assert_eq!(other.1, 0, "zero at thread start");
+        assert_eq!(unsafe { *(b as *const usize) }, 5);
+        unsafe { *(b as *mut usize) = 0 };
     }
 }

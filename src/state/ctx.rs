@@ -230,7 +230,9 @@ pub fn take_pending() -> *const c_void {
     f
 }
 
-/// Per-thread state.
+/// Per-thread state: in static TLS (`tlsword::block`) on x86_64 Linux,
+/// where all zeros is its initial value; a `thread_local!` elsewhere.
+#[repr(C)]
 pub struct ThreadState {
     /// The per-call context of the innermost call on this thread, or null
     /// outside any call.
@@ -249,6 +251,13 @@ pub struct ThreadState {
     outer_left: Cell<*mut Vec<(isize, *const HPyContext)>>,
 }
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const _: () = assert!(
+    std::mem::size_of::<ThreadState>() <= tlsword::BLOCK_BYTES && std::mem::align_of::<ThreadState>() <= 8,
+    "ThreadState must fit the static-TLS block"
+);
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 thread_local! {
     static THREAD: ThreadState = const {
         ThreadState {
@@ -264,7 +273,12 @@ thread_local! {
 /// This thread's state (valid for the thread's lifetime; do not send it).
 #[inline]
 pub fn thread() -> &'static ThreadState {
+    // Zero bytes are a valid ThreadState (null pointers, false, 0), the
+    // block's start value; it lives as long as the thread.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return unsafe { &*(tlsword::block() as *const ThreadState) };
     // The thread-local outlives every call made on this thread.
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     THREAD.with(|t| unsafe { &*(t as *const ThreadState) })
 }
 
