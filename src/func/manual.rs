@@ -70,10 +70,11 @@ pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         drop(t);
-        if SETTINGS.go_on() {
-            // Inline on CPython (a load and a compare); asking another
-            // universal context is a call, made from a cold path.
-            if !crate::state::ctx::universal_is_cpython() {
+        // Going on after reports: inline on CPython (a load and a compare);
+        // asking another universal context is a call, made from a cold path.
+        let go_on = crate::state::ctx::close_go_on();
+        if go_on != crate::state::ctx::GO_ON_NO {
+            if go_on < 0 {
                 return close_go_on_by_call(h, HPy::from_raw(uh));
             }
             if crate::state::ctx::cpython_dies_on_close(HPy::from_raw(uh)) {

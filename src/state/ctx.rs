@@ -210,6 +210,33 @@ pub static SETTINGS: Settings = Settings::new();
 /// GIL, with no table borrowed.
 pub fn settings_changed() {
     TABLE.lock().set_slow_paths(SETTINGS.wants_slow_paths());
+    let mode = if !SETTINGS.go_on() {
+        GO_ON_NO
+    } else if universal_is_cpython() {
+        GO_ON_CPYTHON
+    } else {
+        GO_ON_OTHER
+    };
+    CLOSE_GO_ON.store(mode, Ordering::Relaxed);
+}
+
+/// What HPy_Close's fast path does after closing (`func::manual::
+/// close_owned`): `SETTINGS.go_on()` and `universal_is_cpython()` in one
+/// load, kept by `settings_changed` (the second is fixed at init, before it
+/// runs).
+/// Values chosen so that one test of the byte tells all three apart (zero,
+/// sign).
+static CLOSE_GO_ON: std::sync::atomic::AtomicI8 = std::sync::atomic::AtomicI8::new(GO_ON_NO);
+/// Not going on after reports: close.
+pub const GO_ON_NO: i8 = 0;
+/// Going on, CPython's universal context: read the reference count in place.
+pub const GO_ON_CPYTHON: i8 = 1;
+/// Going on, another universal context: ask it.
+pub const GO_ON_OTHER: i8 = -1;
+
+#[inline(always)]
+pub fn close_go_on() -> i8 {
+    CLOSE_GO_ON.load(Ordering::Relaxed)
 }
 
 /// The extension function that `ctx_CallRealFunctionFromTrampoline` is about
