@@ -307,7 +307,7 @@ pub fn inherited<const S: c_int>() -> bool {
 pub fn check_return<const S: c_int, R: Returned>(r: R, f: *const c_void, dctx: *const HPyContext, inherited: bool) {
     // A function that returned outside Python execution holds no GIL: the
     // thread state may not be read (that misuse is reported on the way out).
-    if ctx::thread().is_outside_python() {
+    if ctx::left_python_in_call() {
         return;
     }
     let e = error_value(S);

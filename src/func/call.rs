@@ -212,15 +212,35 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 /// outside calls, 1 in a call until read.  Sites off: the word stays 1.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
+    match site_cached(ra) {
+        Some(id) => id,
+        None => site_missed(ra),
+    }
+}
+
+/// `site_here` without its miss: `None` when the pair is not in the cache
+/// (then `site_missed`).  Hot paths tail-call a cold path on `None`, so
+/// that they make no call of their own and save no registers.
+#[inline(always)]
+pub fn site_cached(ra: usize) -> Option<u32> {
     let mut py = tlsword::call_instr::get();
     if py <= 1 {
         py = call_instr_first(py);
         if py == 0 {
-            return 0;
+            return Some(0);
         }
     }
-    if let Some(id) = SITES.lock().cached(ra, py) {
-        return id;
+    SITES.lock().cached(ra, py)
+}
+
+/// The miss of `site_cached` (the word was read by it already).
+#[cold]
+#[inline(never)]
+pub fn site_missed(ra: usize) -> u32 {
+    let py = tlsword::call_instr::get();
+    let py = if py <= 1 { call_instr_first(py) } else { py };
+    if py == 0 {
+        return 0;
     }
     new_site(ra, py)
 }
@@ -249,6 +269,9 @@ const SITE_FRAMES: usize = 32;
 #[cold]
 #[inline(never)]
 fn new_site(ra: usize, py: usize) -> u32 {
+    if let Some(id) = SITES.lock().cached(ra, py) {
+        return id;
+    }
     if let Some(id) = SITES.lock().find(ra, py) {
         return id;
     }
@@ -266,10 +289,10 @@ fn new_site(ra: usize, py: usize) -> u32 {
 pub fn open_handle(uh: HPy, ra: usize) -> HPy {
     // The table's fast path is off while per-handle stack traces are on.
     if !uh.is_null() {
-        let site = site_here(ra);
+        let Some(site) = site_cached(ra) else { return open_new_site(uh, ra) };
         let mut t = TABLE.lock();
-        if let Some(i) = t.take_slot_fast() {
-            return HPy::from_raw(t.open_in(i, uh.raw(), site));
+        if let Some(h) = t.open_fast::<false>(uh.raw(), site) {
+            return HPy::from_raw(h);
         }
         drop(t);
         return open_slow(uh, site);
@@ -289,6 +312,14 @@ pub fn open_aux(kind: crate::tables::builders::AuxKind, ub: isize, ra: usize) ->
     let h = aux.open(kind, ub, epoch, trace);
     aux.set_site(h, site);
     h
+}
+
+/// A site the cache does not hold (one cold call: the fast path saves no
+/// registers).
+#[cold]
+#[inline(never)]
+fn open_new_site(uh: HPy, ra: usize) -> HPy {
+    open_slow(uh, site_missed(ra))
 }
 
 /// Stack traces on, or no room left.

@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::func::call::{record_close_trace, site_here, Call, Skip};
+use crate::func::call::{record_close_trace, site_cached, site_here, site_missed, Call, Skip};
 use crate::tables::builders::AuxKind;
 use crate::state::ctx::{AUX, SETTINGS, TABLE};
 use crate::tables::handles::{decode, CloseError, Lookup};
@@ -66,20 +66,38 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 /// is off while per-handle stack traces are on.
 #[inline(always)]
 pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
-    let site = site_here(ra);
+    let Some(site) = site_cached(ra) else { return close_new_site(h, api, ra) };
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
-        if SETTINGS.go_on() && crate::state::ctx::dies_on_close(HPy::from_raw(uh)) {
-            drop(t);
-            return close_dying(h, HPy::from_raw(uh));
-        }
         drop(t);
+        // Going on after reports: inline on CPython (a load and a compare);
+        // asking another universal context is a call, made from a cold path.
+        let go_on = crate::state::ctx::close_go_on();
+        if go_on != crate::state::ctx::GO_ON_NO {
+            if go_on < 0 {
+                return close_go_on_by_call(h, HPy::from_raw(uh));
+            }
+            if crate::state::ctx::cpython_dies_on_close(HPy::from_raw(uh)) {
+                return close_dying(h, HPy::from_raw(uh));
+            }
+        }
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
     }
     drop(t);
     close_owned_slow(h, api, site)
 }
 
+
+/// `close_owned`'s end going on after reports, when the universal
+/// context is not CPython's.
+#[cold]
+#[inline(never)]
+fn close_go_on_by_call(h: HPy, uh: HPy) {
+    if crate::state::ctx::dies_on_close(uh) {
+        return close_dying(h, uh);
+    }
+    unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
 
 /// Going on after reports, closed handle `h` held the last reference to
 /// `uh`'s object: keep the object in quarantine, so that a later use of `h`
@@ -94,6 +112,14 @@ fn close_dying(h: HPy, uh: HPy) {
     }
     TABLE.lock().forget_closed_uh(h.raw());
     unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
+
+/// A site the cache does not hold (one cold call: the fast path saves no
+/// registers).
+#[cold]
+#[inline(never)]
+fn close_new_site(h: HPy, api: &'static str, ra: usize) {
+    close_owned_slow(h, api, site_missed(ra))
 }
 
 /// Everything else: null, stack traces, extras, a full closed FIFO, and
@@ -383,6 +409,36 @@ fn shape_name(shape: c_int) -> &'static str {
     }
 }
 
+/// The builtin shape of `uh`'s type: cached on CPython (`tables::shapes`),
+/// else asked of the universal context.
+#[inline(always)]
+unsafe fn shape_of(uh: HPy) -> HPyType_BuiltinShape {
+    if let Some(o) = crate::state::ctx::cpython_object(uh) {
+        let ty = (*o).ob_type as usize;
+        if let Some(s) = crate::tables::shapes::SHAPES.lock().get(ty) {
+            return s;
+        }
+        return shape_asked(uh, ty);
+    }
+    shape_asked(uh, 0)
+}
+
+/// `shape_of` by three calls into the universal context; the answer is
+/// cached for type `ty` (0: not CPython) unless an exception is pending.
+#[cold]
+#[inline(never)]
+unsafe fn shape_asked(uh: HPy, ty: usize) -> HPyType_BuiltinShape {
+    let u = crate::state::ctx::u();
+    let uctx = crate::state::ctx::uctx();
+    let ut = (u.Type.unwrap_unchecked())(uctx, uh);
+    let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(uctx, ut);
+    (u.Close.unwrap_unchecked())(uctx, ut);
+    if ty != 0 && !crate::base::pyerr::pending() {
+        crate::tables::shapes::SHAPES.lock().put(ty, actual);
+    }
+    actual
+}
+
 macro_rules! as_struct {
     ($($fn_name:ident => $shape:ident),*) => {$(
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
@@ -400,9 +456,7 @@ macro_rules! as_struct {
                     return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
                 }
                 let uh = call.unwrap_obj(h, "h")?;
-                let ut = (u.Type.unwrap_unchecked())(call.uctx(), uh);
-                let actual = (u.Type_GetBuiltinShape.unwrap_unchecked())(call.uctx(), ut);
-                (u.Close.unwrap_unchecked())(call.uctx(), ut);
+                let actual = shape_of(uh);
                 if actual != $shape {
                     // Universal mode reads the object's memory as that
                     // shape and goes on.

@@ -74,6 +74,15 @@ pub fn fast_ok(ctx: *const HPyContext) -> bool {
     tlsword::equals(ctx as usize)
 }
 
+/// Inside a call into the extension (`ThreadState::with_call_ctx`):
+/// whether the thread left Python execution, as `is_outside_python` says,
+/// from the static-TLS word (the call's context while inside Python, 0 once
+/// it left): one load, where `thread()` costs a `__tls_get_addr` call.
+#[inline(always)]
+pub fn left_python_in_call() -> bool {
+    tlsword::get() == 0
+}
+
 /// The universal context (hot paths read it from here).  Written once, in
 /// `init`, before any of our contexts exists; read-only after.  A plain
 /// static (not an atomic) so that one load serves both the function table
@@ -134,9 +143,16 @@ static CPYTHON_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 #[inline(always)]
 pub fn dies_on_close(uh: HPy) -> bool {
     if CPYTHON_HANDLES.load(Ordering::Relaxed) {
-        return unsafe { *((uh.raw() - 1) as *const isize) } <= 1;
+        return cpython_dies_on_close(uh);
     }
     last_reference_by_call(uh)
+}
+
+/// `dies_on_close` once `universal_is_cpython()` is known: the object's
+/// reference count, read in place.
+#[inline(always)]
+pub fn cpython_dies_on_close(uh: HPy) -> bool {
+    unsafe { *((uh.raw() - 1) as *const isize) <= 1 }
 }
 
 /// The `PyObject*` of universal handle `uh` when the universal context is
@@ -194,6 +210,33 @@ pub static SETTINGS: Settings = Settings::new();
 /// GIL, with no table borrowed.
 pub fn settings_changed() {
     TABLE.lock().set_slow_paths(SETTINGS.wants_slow_paths());
+    let mode = if !SETTINGS.go_on() {
+        GO_ON_NO
+    } else if universal_is_cpython() {
+        GO_ON_CPYTHON
+    } else {
+        GO_ON_OTHER
+    };
+    CLOSE_GO_ON.store(mode, Ordering::Relaxed);
+}
+
+/// What HPy_Close's fast path does after closing (`func::manual::
+/// close_owned`): `SETTINGS.go_on()` and `universal_is_cpython()` in one
+/// load, kept by `settings_changed` (the second is fixed at init, before it
+/// runs).
+/// Values chosen so that one test of the byte tells all three apart (zero,
+/// sign).
+static CLOSE_GO_ON: std::sync::atomic::AtomicI8 = std::sync::atomic::AtomicI8::new(GO_ON_NO);
+/// Not going on after reports: close.
+pub const GO_ON_NO: i8 = 0;
+/// Going on, CPython's universal context: read the reference count in place.
+pub const GO_ON_CPYTHON: i8 = 1;
+/// Going on, another universal context: ask it.
+pub const GO_ON_OTHER: i8 = -1;
+
+#[inline(always)]
+pub fn close_go_on() -> i8 {
+    CLOSE_GO_ON.load(Ordering::Relaxed)
 }
 
 /// The extension function that `ctx_CallRealFunctionFromTrampoline` is about
@@ -214,7 +257,9 @@ pub fn take_pending() -> *const c_void {
     f
 }
 
-/// Per-thread state.
+/// Per-thread state: in static TLS (`tlsword::block`) on x86_64 Linux,
+/// where all zeros is its initial value; a `thread_local!` elsewhere.
+#[repr(C)]
 pub struct ThreadState {
     /// The per-call context of the innermost call on this thread, or null
     /// outside any call.
@@ -233,6 +278,13 @@ pub struct ThreadState {
     outer_left: Cell<*mut Vec<(isize, *const HPyContext)>>,
 }
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const _: () = assert!(
+    std::mem::size_of::<ThreadState>() <= tlsword::BLOCK_BYTES && std::mem::align_of::<ThreadState>() <= 8,
+    "ThreadState must fit the static-TLS block"
+);
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 thread_local! {
     static THREAD: ThreadState = const {
         ThreadState {
@@ -248,7 +300,12 @@ thread_local! {
 /// This thread's state (valid for the thread's lifetime; do not send it).
 #[inline]
 pub fn thread() -> &'static ThreadState {
+    // Zero bytes are a valid ThreadState (null pointers, false, 0), the
+    // block's start value; it lives as long as the thread.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return unsafe { &*(tlsword::block() as *const ThreadState) };
     // The thread-local outlives every call made on this thread.
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     THREAD.with(|t| unsafe { &*(t as *const ThreadState) })
 }
 

@@ -413,27 +413,61 @@ impl HandleTable {
         self.open_slot(uh, if immortal { State::Immortal } else { State::Open }, 0, 0)
     }
 
-    /// The common case of `open`, inlined into the API wrappers: take a
-    /// slot from the lists with nothing to release (`None`: call `open`),
-    /// then `open_in` it.
+    /// The common case of `open`, inlined into the API wrappers: a slot
+    /// from the lists with nothing to release, opened at `site` (`None`:
+    /// nothing was changed, call `open_at`); `ARG`: an argument handle
+    /// (`open_arg`).  Written for the compiler: the
+    /// table's fields are read and written before the slot's, which it
+    /// cannot prove apart from them.
     #[inline(always)]
-    pub fn take_slot_fast(&mut self) -> Option<u32> {
+    pub fn open_fast<const ARG: bool>(&mut self, uh: isize, site: u32) -> Option<isize> {
+        let (index, slot) = self.take_slot_fast()?;
+        let serial = self.next_serial;
+        self.next_serial = serial + 1;
+        let now = (serial + 1 - self.not_open) as usize;
+        if now > self.peak_open {
+            self.peak_open = now;
+        }
+        // The slot, by the pointer `take_slot_fast` computed (no second
+        // multiply, no reload of the slot array).
+        let slot = unsafe { &mut *slot };
+        // Not live, so the key's low bits are 0: + 4 is the next generation,
+        // and the handle's low 32 bits.
+        debug_assert!(slot.key & 3 == 0);
+        let low = slot.key.wrapping_add(4);
+        slot.key = low | if ARG { KEY_LIVE } else { KEY_LIVE | KEY_OWNABLE };
+        slot.uh = uh;
+        slot.opened = site;
+        slot.closed = 0;
+        slot.meta = (serial << 16) | if ARG { F_BORROWED | M_USED } else { M_USED };
+        // = encode(index, low >> 2); index + 1 in 32 bits (slot indices stay
+        // below MAX_SLOTS), then widened.
+        Some((((index.wrapping_add(1) as u64) << 32) | low as u64) as isize)
+    }
+
+    /// Take a slot from the lists with nothing to release: its index and
+    /// where it is.
+    #[inline(always)]
+    fn take_slot_fast(&mut self) -> Option<(u32, *mut Slot)> {
+        let base = self.slots.as_mut_ptr();
         if self.closed.len >= self.pop_at {
-            if self.slot(self.closed.front()).has(F_EXTRA) {
+            let i = self.closed.front();
+            // From our own lists: in bounds.
+            let slot = unsafe { base.add(i as usize) };
+            if unsafe { (*slot).has(F_EXTRA) } {
                 return None;
             }
-            Some(self.pop_closed())
+            self.closed.pop();
+            Some((i, slot))
         } else if self.free.head != NIL && !self.slow_paths {
-            Some(self.pop_free())
+            let i = self.free.head;
+            let slot = unsafe { base.add(i as usize) };
+            self.free.head = unsafe { (*slot).next };
+            self.free.len -= 1;
+            Some((i, slot))
         } else {
             None
         }
-    }
-
-    /// Open `uh` (not null) in a slot from `take_slot_fast`, at `site`.
-    #[inline(always)]
-    pub fn open_in(&mut self, index: u32, uh: isize, site: u32) -> isize {
-        self.fill_slot(index, uh, State::Open, 0, site)
     }
 
     /// `open` of a handle the extension owns, at `site`.
@@ -445,8 +479,8 @@ impl HandleTable {
     /// A handle for an argument the runtime passes to an extension function.
     #[inline(always)]
     pub fn open_arg(&mut self, uh: isize) -> isize {
-        match self.take_slot_fast() {
-            Some(i) => self.fill_slot(i, uh, State::Open, F_BORROWED, 0),
+        match self.open_fast::<true>(uh, 0) {
+            Some(h) => h,
             None => self.open_slot(uh, State::Open, F_BORROWED, 0),
         }
     }
@@ -610,13 +644,18 @@ impl HandleTable {
             self.closed.pop();
             self.push_free(oldest);
         }
-        let slot = self.slot_mut(index as u32);
+        // In bounds (checked above); taken before the FIFO's store, which
+        // the compiler cannot prove apart from the slot array's pointer.
+        let slot = unsafe { self.slots.as_mut_ptr().add(index) };
+        // The FIFO first: its fields are still in registers (a store into
+        // a slot could alias them, as far as the compiler knows).
+        self.closed.push(index as u32);
+        self.not_open += 1;
+        let slot = unsafe { &mut *slot };
         // Not live: the generation only (the low bits of `h` are 0).
         slot.key = h as u32;
         slot.closed = site;
         let uh = slot.uh;
-        self.not_open += 1;
-        self.closed.push(index as u32);
         Some(uh)
     }
 
@@ -1094,9 +1133,9 @@ mod tests {
                         let arg = rng.below(4) == 0;
                         // The inline fast path (as the API wrappers use it)
                         // or the general one.
-                        let fast = if !arg && rng.below(2) == 0 { t.take_slot_fast() } else { None };
+                        let fast = if !arg && rng.below(2) == 0 { t.open_fast::<false>(next_uh, 0) } else { None };
                         let h = match fast {
-                            Some(i) => t.open_in(i, next_uh, 0),
+                            Some(h) => h,
                             None if arg => t.open_arg(next_uh),
                             None => t.open(next_uh, false),
                         };

@@ -3,4 +3,5 @@ pub mod builders;
 pub mod fields;
 pub mod handles;
 pub mod init_sites;
+pub mod shapes;
 pub mod sites;

@@ -27,12 +27,6 @@ const CACHE_SIZE: usize = 4096;
 /// Distinct sites remembered; beyond, new ones are "no site".
 pub const MAX_SITES: usize = 1 << 20;
 
-#[derive(Copy, Clone)]
-struct Entry {
-    ra: usize,
-    py: usize,
-    id: u32,
-}
 
 /// One site.
 pub struct SiteInfo {
@@ -57,7 +51,12 @@ impl SiteInfo {
 }
 
 pub struct SiteTable {
-    cache: [Entry; CACHE_SIZE],
+    /// The cache, as one array per field: entry `i` is `(ras[i], pys[i])
+    /// -> ids[i]`, each reached with the index scaled in the address (no
+    /// multiply, no pointer kept).
+    ras: [usize; CACHE_SIZE],
+    pys: [usize; CACHE_SIZE],
+    ids: [u32; CACHE_SIZE],
     map: HashMap<(usize, usize), u32, BuildHasherDefault<DefaultHasher>>,
     /// `sites[id - 1]`.
     sites: Vec<SiteInfo>,
@@ -74,7 +73,7 @@ impl Default for SiteTable {
 
 impl SiteTable {
     pub const fn new() -> Self {
-        SiteTable { cache: [Entry { ra: 0, py: 0, id: 0 }; CACHE_SIZE], map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
+        SiteTable { ras: [0; CACHE_SIZE], pys: [0; CACHE_SIZE], ids: [0; CACHE_SIZE], map: HashMap::with_hasher(BuildHasherDefault::new()), sites: Vec::new(), codes: Vec::new() }
     }
 }
 
@@ -91,12 +90,13 @@ impl SiteTable {
     #[inline(always)]
     pub fn cached(&self, ra: usize, py: usize) -> Option<u32> {
         // In bounds: `slot_of` masks with CACHE_SIZE - 1.
-        let e = unsafe { self.cache.get_unchecked(slot_of(ra, py)) };
-        if e.ra == ra && e.py == py {
-            Some(e.id)
-        } else {
-            None
+        let i = slot_of(ra, py);
+        unsafe {
+            if *self.ras.get_unchecked(i) == ra && *self.pys.get_unchecked(i) == py {
+                return Some(*self.ids.get_unchecked(i));
+            }
         }
+        None
     }
 
     /// The site of `(ra, py)` if it exists (and cache it).
@@ -107,7 +107,10 @@ impl SiteTable {
     }
 
     fn remember(&mut self, ra: usize, py: usize, id: u32) {
-        self.cache[slot_of(ra, py)] = Entry { ra, py, id };
+        let i = slot_of(ra, py);
+        self.ras[i] = ra;
+        self.pys[i] = py;
+        self.ids[i] = id;
     }
 
     /// Add a new site; `code` is a new reference to the Python location's
@@ -147,7 +150,7 @@ impl SiteTable {
 
     /// Bytes held (for the memory figures).
     pub fn heap_bytes(&self) -> usize {
-        CACHE_SIZE * std::mem::size_of::<Entry>()
+        CACHE_SIZE * (8 + 8 + 4)
             + self.map.capacity() * 24
             + self.sites.capacity() * std::mem::size_of::<SiteInfo>()
             + self.sites.iter().map(|s| s.trace.as_ref().map_or(0, |t| t.ips().len() * 8)).sum::<usize>()
