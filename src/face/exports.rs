@@ -54,7 +54,7 @@ pub unsafe extern "C" fn hpy_debug_set_ctx(dctx: *mut HPyContext) {
 
 #[no_mangle]
 pub unsafe extern "C" fn hpy_debug_open_handle(_dctx: *mut HPyContext, uh: HPy) -> HPy {
-    open_handle(uh, 0)
+    open_handle(uh, 0, &crate::func::call::SHARED_MEMO)
 }
 
 #[no_mangle]

@@ -174,7 +174,7 @@ impl DebugHandle {
             return Ok(());
         }
         ctx::contexts().ok_or_else(|| PyRuntimeError::new_err("no debug context"))?;
-        crate::func::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close", 0);
+        crate::func::manual::close_owned(HPy::from_raw(h), "DebugHandle._force_close", 0, &crate::func::call::SHARED_MEMO);
         Ok(())
     }
 

@@ -11,15 +11,21 @@ use crate::base::pyframe;
 use crate::base::tlsword;
 use crate::state::ctx::{self, SETTINGS, SITES, TABLE};
 use crate::tables::handles::{CloseError, Lookup};
+use crate::tables::sites::SiteMemo;
 use crate::diag::report::{self, Outcome, Use};
 use crate::base::stacktrace::Trace;
 
-/// One API call in progress: the public API name, for reports, and the
-/// return address into the extension (`ctx::caller_ra`), for sites.
+/// One API call in progress: the public API name, for reports, the
+/// return address into the extension (`ctx::caller_ra`), for sites, and the
+/// wrapper's site memo (`tables::sites::SiteMemo`).
 pub struct Call {
     pub api: &'static str,
     pub ra: usize,
+    pub memo: &'static SiteMemo,
 }
+
+/// The memo of calls that have none of their own.
+pub static SHARED_MEMO: SiteMemo = SiteMemo::new();
 
 /// Start an API call in a wrapper: check the context (inline fast path),
 /// else run the slow path, which reports and, when the thread does not hold
@@ -41,7 +47,7 @@ macro_rules! enter {
                 return $crate::func::call::skipped($api);
             }
         }
-        $crate::func::call::Call { api: $api, ra: $crate::state::ctx::caller_ra() }
+        $crate::func::call::Call { api: $api, ra: $crate::state::ctx::caller_ra(), memo: &$crate::func::call::SHARED_MEMO }
     }};
 }
 
@@ -140,7 +146,7 @@ impl Call {
             crate::diag::errstate::note_error(self.api);
             return uh;
         }
-        open_handle(uh, self.ra)
+        open_handle(uh, self.ra, self.memo)
     }
 
     /// Report a failed argument check; the caller returns its error value
@@ -212,37 +218,49 @@ fn unwrap_invalid(u: Use, h: HPy) -> Result<HPy, Skip> {
 /// outside calls, 1 in a call until read.  Sites off: the word stays 1.
 #[inline(always)]
 pub fn site_here(ra: usize) -> u32 {
-    match site_cached(ra) {
+    match site_cached(ra, &SHARED_MEMO) {
         Some(id) => id,
-        None => site_missed(ra),
+        None => site_missed(ra, &SHARED_MEMO),
     }
 }
 
-/// `site_here` without its miss: `None` when the pair is not in the cache
-/// (then `site_missed`).  Hot paths tail-call a cold path on `None`, so
-/// that they make no call of their own and save no registers.
+/// `site_here` without its miss: `None` when the pair is neither the
+/// memo's nor in the cache (then `site_missed`).  Hot paths tail-call a
+/// cold path on `None`, so that they make no call of their own and save no
+/// registers.  The memo is checked before the word is: it never holds a
+/// pair with the marks 0 or 1.
 #[inline(always)]
-pub fn site_cached(ra: usize) -> Option<u32> {
+pub fn site_cached(ra: usize, memo: &SiteMemo) -> Option<u32> {
     let mut py = tlsword::call_instr::get();
+    if let Some(id) = memo.get(ra, py) {
+        return Some(id);
+    }
     if py <= 1 {
         py = call_instr_first(py);
         if py == 0 {
             return Some(0);
         }
+        if let Some(id) = memo.get(ra, py) {
+            return Some(id);
+        }
     }
-    SITES.lock().cached(ra, py)
+    let id = SITES.lock().cached(ra, py)?;
+    memo.set(ra, py, id);
+    Some(id)
 }
 
 /// The miss of `site_cached` (the word was read by it already).
 #[cold]
 #[inline(never)]
-pub fn site_missed(ra: usize) -> u32 {
+pub fn site_missed(ra: usize, memo: &SiteMemo) -> u32 {
     let py = tlsword::call_instr::get();
     let py = if py <= 1 { call_instr_first(py) } else { py };
     if py == 0 {
         return 0;
     }
-    new_site(ra, py)
+    let id = new_site(ra, py);
+    memo.set(ra, py, id);
+    id
 }
 
 /// The first site of a call (word 1: keep the instruction for the call's
@@ -286,10 +304,10 @@ fn new_site(ra: usize, py: usize) -> u32 {
 /// Open a debug handle (null stays null) for the call whose return address
 /// into the extension is `ra`.
 #[inline(always)]
-pub fn open_handle(uh: HPy, ra: usize) -> HPy {
+pub fn open_handle(uh: HPy, ra: usize, memo: &'static SiteMemo) -> HPy {
     // The table's fast path is off while per-handle stack traces are on.
     if !uh.is_null() {
-        let Some(site) = site_cached(ra) else { return open_new_site(uh, ra) };
+        let Some(site) = site_cached(ra, memo) else { return open_new_site(uh, ra, memo) };
         let mut t = TABLE.lock();
         if let Some(h) = t.open_fast::<false>(uh.raw(), site) {
             return HPy::from_raw(h);
@@ -318,8 +336,8 @@ pub fn open_aux(kind: crate::tables::builders::AuxKind, ub: isize, ra: usize) ->
 /// registers).
 #[cold]
 #[inline(never)]
-fn open_new_site(uh: HPy, ra: usize) -> HPy {
-    open_slow(uh, site_missed(ra))
+fn open_new_site(uh: HPy, ra: usize, memo: &'static SiteMemo) -> HPy {
+    open_slow(uh, site_missed(ra, memo))
 }
 
 /// Stack traces on, or no room left.
@@ -567,7 +585,7 @@ impl Ret for HPy {
     fn safe(_api: &'static str) -> Self {
         let u = ctx::u();
         let none = unsafe { (u.Dup.unwrap_unchecked())(ctx::uctx(), u.h_None) };
-        open_handle(none, ctx::caller_ra())
+        open_handle(none, ctx::caller_ra(), &SHARED_MEMO)
     }
 }
 

@@ -54,8 +54,9 @@ macro_rules! generate_wrappers {
                 };
                 // Read before the call, which may re-enter the extension.
                 let ra = ctx::caller_ra();
+                static MEMO: crate::tables::sites::SiteMemo = crate::tables::sites::SiteMemo::new();
                 let f = ctx::u().$name.unwrap_unchecked();
-                let r = Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub, ra });
+                let r = Ret::from_u(f(ctx::uctx() $(, $an)*), &Call { api: $pub, ra, memo: &MEMO });
                 errstate_after!($pub);
                 r
             }

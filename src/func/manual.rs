@@ -8,7 +8,8 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::abi::*;
-use crate::func::call::{record_close_trace, site_cached, site_here, site_missed, Call, Skip};
+use crate::func::call::{record_close_trace, site_cached, site_here, site_missed, Call, Skip, SHARED_MEMO};
+use crate::tables::sites::SiteMemo;
 use crate::tables::builders::AuxKind;
 use crate::state::ctx::{AUX, SETTINGS, TABLE};
 use crate::tables::handles::{decode, CloseError, Lookup};
@@ -55,7 +56,8 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
         close_owned_slow(h, call.api, site_here(call.ra));
     }
     if crate::state::ctx::fast_ok(ctx) {
-        return close_owned(h, "HPy_Close", crate::state::ctx::caller_ra());
+        static MEMO: SiteMemo = SiteMemo::new();
+        return close_owned(h, "HPy_Close", crate::state::ctx::caller_ra(), &MEMO);
     }
     full(ctx, h)
 }
@@ -65,8 +67,8 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 /// may run `__del__`, so no table is borrowed then).  The table's fast path
 /// is off while per-handle stack traces are on.
 #[inline(always)]
-pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize) {
-    let Some(site) = site_cached(ra) else { return close_new_site(h, api, ra) };
+pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
+    let Some(site) = site_cached(ra, memo) else { return close_new_site(h, api, ra, memo) };
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         drop(t);
@@ -118,8 +120,8 @@ fn close_dying(h: HPy, uh: HPy) {
 /// registers).
 #[cold]
 #[inline(never)]
-fn close_new_site(h: HPy, api: &'static str, ra: usize) {
-    close_owned_slow(h, api, site_missed(ra))
+fn close_new_site(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
+    close_owned_slow(h, api, site_missed(ra, memo))
 }
 
 /// Everything else: null, stack traces, extras, a full closed FIFO, and
@@ -130,7 +132,7 @@ fn close_owned_slow(h: HPy, api: &'static str, site: u32) {
     if h.is_null() {
         return;
     }
-    let call = &Call { api, ra: 0 };
+    let call = &Call { api, ra: 0, memo: &SHARED_MEMO };
     let uh = TABLE.lock().try_close(h.raw(), false, site);
     if uh != 0 {
         record_close_trace(h);
@@ -527,7 +529,7 @@ pub fn force_close_aux(kind: AuxKind, h: isize) {
         }
     }
     for h in handles {
-        close_owned(HPy::from_raw(h), "HPyTracker_Close", 0);
+        close_owned(HPy::from_raw(h), "HPyTracker_Close", 0, &SHARED_MEMO);
     }
 }
 
@@ -574,7 +576,7 @@ pub unsafe extern "C" fn Tracker_Close(ctx: *mut HPyContext, ht: HPyTracker) {
     match r {
         Ok(_) => {
             for h in handles {
-                close_owned(HPy::from_raw(h), call.api, call.ra);
+                close_owned(HPy::from_raw(h), call.api, call.ra, call.memo);
             }
         }
         Err(e) => {

@@ -5,14 +5,16 @@
 //! function) and the instruction the innermost Python frame is executing
 //! (`py`: its address / 2, instructions being 2-byte units, as
 //! `func::call::site_here` keeps it).
-//! The pair is looked up in a direct-mapped cache (two compares on a hit),
-//! then in a map; a pair seen for the first time becomes a new site, and
+//! The pair is looked up first in the memo of the API wrapper making the
+//! call (its last pair: two compares, no hashing), then in a direct-mapped
+//! cache (two compares on a hit), then in a map; a pair seen for the first time becomes a new site, and
 //! only then is the full stack captured and the Python line worked out.
 //! Symbolising the stack (inlined frames included) waits until a report
 //! needs it, and is done once per site.
 //!
 //! Id 0 is "no site" (attribution off, or the table is full).
 
+use std::cell::Cell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -27,6 +29,54 @@ const CACHE_SIZE: usize = 4096;
 /// Distinct sites remembered; beyond, new ones are "no site".
 pub const MAX_SITES: usize = 1 << 20;
 
+
+/// The last `(ra, py) -> id` pair an API wrapper recorded.  A loop that
+/// calls one API from one place hits it every time, with no hashing and no
+/// table; other calls fall back to the cache.  The pair -> id mapping is
+/// global, so any memo may hold any pair: one per wrapper only makes hits
+/// likely.  Starts as `(0, 0) -> 0`, which is right (`(0, 0)` has no site).
+pub struct SiteMemo {
+    ra: Cell<usize>,
+    py: Cell<usize>,
+    id: Cell<u32>,
+}
+
+// Read and written only by the thread holding the GIL: the wrappers' fast
+// paths, after the context check proved it.
+unsafe impl Sync for SiteMemo {}
+
+impl Default for SiteMemo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SiteMemo {
+    pub const fn new() -> Self {
+        SiteMemo { ra: Cell::new(0), py: Cell::new(0), id: Cell::new(0) }
+    }
+
+    #[inline(always)]
+    pub fn get(&self, ra: usize, py: usize) -> Option<u32> {
+        if self.ra.get() != ra {
+            return None;
+        }
+        // Read only once the first word matched (volatile: otherwise the
+        // compiler loads both and merges the compares, two instructions
+        // more on a hit).
+        if unsafe { self.py.as_ptr().read_volatile() } != py {
+            return None;
+        }
+        Some(self.id.get())
+    }
+
+    #[inline(always)]
+    pub fn set(&self, ra: usize, py: usize, id: u32) {
+        self.ra.set(ra);
+        self.py.set(py);
+        self.id.set(id);
+    }
+}
 
 /// One site.
 pub struct SiteInfo {
@@ -178,5 +228,19 @@ mod tests {
         assert_eq!(t.find(10, 20), Some(a));
         assert_eq!(t.get(a).unwrap().ra, 10);
         assert!(t.get(0).is_none());
+    }
+
+    #[test]
+    fn memo_holds_one_pair() {
+        let m = SiteMemo::new();
+        assert_eq!(m.get(0, 0), Some(0), "the empty memo is (0, 0) -> no site");
+        assert_eq!(m.get(10, 20), None);
+        m.set(10, 20, 7);
+        assert_eq!(m.get(10, 20), Some(7));
+        assert_eq!(m.get(10, 22), None, "another Python instruction");
+        assert_eq!(m.get(11, 20), None, "another call site");
+        m.set(11, 20, 8);
+        assert_eq!(m.get(10, 20), None);
+        assert_eq!(m.get(11, 20), Some(8));
     }
 }
