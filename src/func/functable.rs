@@ -22,6 +22,8 @@ macro_rules! fill {
         /// Point every function member of `ctx` at our implementation.
         pub fn fill_functions(ctx: &mut HPyContext) {
             $( fill!(@one ctx $kind $name); )*
+            type CloseFn = unsafe extern "C" fn(*mut HPyContext, crate::abi::HPy);
+            crate::state::ctx::set_close_entries(all::Close as CloseFn as usize, crate::func::manual::Close_stopping as CloseFn as usize);
         }
     };
     (@one $ctx:ident const $name:ident) => {};
@@ -49,6 +51,21 @@ macro_rules! stubs {
         $( stubs!(@one $kind $name); )*
     };
     (@one const $name:ident) => {};
+    // HPy_Close's implementation depends on the policy
+    // (`ctx::HPYDBG_CLOSE_ENTRY`): an indirect jump, as many instructions.
+    (@one fn Close) => {
+        #[unsafe(naked)]
+        #[allow(non_snake_case)]
+        pub unsafe extern "C" fn Close() {
+            core::arch::naked_asm!(
+                "mov r11, qword ptr [rsp]",
+                "mov qword ptr [rip + {ra}], r11",
+                "jmp qword ptr [rip + {imp}]",
+                ra = sym crate::state::ctx::HPYDBG_CALLER_RA,
+                imp = sym crate::state::ctx::HPYDBG_CLOSE_ENTRY,
+            )
+        }
+    };
     (@one fn $name:ident) => {
         #[unsafe(naked)]
         #[allow(non_snake_case)]

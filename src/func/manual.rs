@@ -47,6 +47,18 @@ fn nonneg(n: HPy_ssize_t) -> usize {
 }
 
 pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
+    close_entry::<true>(ctx, h)
+}
+
+/// HPy_Close while no policy goes on after reports: the stub of HPy_Close
+/// jumps here instead of to `Close` then (`ctx::close_entry`), so that the
+/// common case does not test the policy.
+pub unsafe extern "C" fn Close_stopping(ctx: *mut HPyContext, h: HPy) {
+    close_entry::<false>(ctx, h)
+}
+
+#[inline(always)]
+unsafe fn close_entry<const GO_ON: bool>(ctx: *mut HPyContext, h: HPy) {
     // As the generated wrappers: the common case inline (and a tail call),
     // all else in `full`.
     #[cold]
@@ -55,9 +67,9 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
         let call = crate::enter!(ctx, "HPy_Close", Close(ctx, h));
         close_owned_slow(h, call.api, site_here(call.ra));
     }
+    static MEMO: SiteMemo = SiteMemo::new();
     if crate::state::ctx::fast_ok(ctx) {
-        static MEMO: SiteMemo = SiteMemo::new();
-        return close_owned(h, "HPy_Close", crate::state::ctx::caller_ra(), &MEMO);
+        return close_owned_as::<GO_ON>(h, "HPy_Close", crate::state::ctx::caller_ra(), &MEMO);
     }
     full(ctx, h)
 }
@@ -68,13 +80,20 @@ pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
 /// is off while per-handle stack traces are on.
 #[inline(always)]
 pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
+    close_owned_as::<true>(h, api, ra, memo)
+}
+
+/// `close_owned`; `GO_ON`: test whether a policy goes on after reports
+/// (false only where the caller knows that none does).
+#[inline(always)]
+fn close_owned_as<const GO_ON: bool>(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
     let Some(site) = site_cached(ra, memo) else { return close_new_site(h, api, ra, memo) };
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         drop(t);
         // Going on after reports: inline on CPython (a load and a compare);
         // asking another universal context is a call, made from a cold path.
-        let go_on = crate::state::ctx::close_go_on();
+        let go_on = if GO_ON { crate::state::ctx::close_go_on() } else { crate::state::ctx::GO_ON_NO };
         if go_on != crate::state::ctx::GO_ON_NO {
             if go_on < 0 {
                 return close_go_on_by_call(h, HPy::from_raw(uh));

@@ -218,6 +218,28 @@ pub fn settings_changed() {
         GO_ON_OTHER
     };
     CLOSE_GO_ON.store(mode, Ordering::Relaxed);
+    update_close_entry();
+}
+
+/// Where the stub of HPy_Close jumps (`func::functable`): the
+/// implementation that tests the go-on policy, or, while no policy goes
+/// on, one that does not.  The function layer registers both
+/// (`set_close_entries`), this layer picks one whenever the settings
+/// change.  Read by the stub with the GIL held or not: a word, written whole.
+pub static mut HPYDBG_CLOSE_ENTRY: usize = 0;
+static CLOSE_ENTRIES: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+
+/// Register HPy_Close's two implementations: (testing the policy, not).
+pub fn set_close_entries(go_on: usize, stopping: usize) {
+    let _ = CLOSE_ENTRIES.set((go_on, stopping));
+    update_close_entry();
+}
+
+fn update_close_entry() {
+    if let Some(&(go_on, stopping)) = CLOSE_ENTRIES.get() {
+        let e = if close_go_on() == GO_ON_NO { stopping } else { go_on };
+        unsafe { std::ptr::addr_of_mut!(HPYDBG_CLOSE_ENTRY).write_volatile(e) };
+    }
 }
 
 /// What HPy_Close's fast path does after closing (`func::manual::

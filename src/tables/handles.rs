@@ -438,7 +438,7 @@ impl HandleTable {
         slot.key = low | if ARG { KEY_LIVE } else { KEY_LIVE | KEY_OWNABLE };
         slot.uh = uh;
         slot.opened = site;
-        slot.closed = 0;
+        // `closed` is left: `sites_of` ignores it while the handle is open.
         slot.meta = (serial << 16) | if ARG { F_BORROWED | M_USED } else { M_USED };
         // = encode(index, low >> 2); index + 1 in 32 bits (slot indices stay
         // below MAX_SLOTS), then widened.
@@ -845,7 +845,7 @@ impl HandleTable {
 
     /// Sites where the slot's handle was opened and closed (0 unknown).
     pub fn sites_of(&self, index: u32) -> (u32, u32) {
-        self.slots.get(index as usize).map_or((0, 0), |s| (s.opened, s.closed))
+        self.slots.get(index as usize).map_or((0, 0), |s| (s.opened, if s.state() == State::Open { 0 } else { s.closed }))
     }
 
     /// `forget_closed_uh` of the slot `close_fast` just closed (one store).
