@@ -150,7 +150,10 @@ impl Site {
 pub fn site_of(frames: &[Frame]) -> Option<Site> {
     let i = frames.iter().position(|f| f.is_extension_code())?;
     let frame = frames[i].clone();
-    let inlined_into = if frame.inlined { frames.get(i + 1).cloned() } else { None };
+    // An impl inlined into its HPyDef_METH trampoline: at -O3 the
+    // trampoline's code can carry the impl's own name, and "f, inlined into
+    // f" would say nothing.
+    let inlined_into = if frame.inlined { frames.get(i + 1).filter(|o| o.function != frame.function).cloned() } else { None };
     Some(Site { frame, inlined_into })
 }
 
@@ -421,5 +424,13 @@ mod tests {
         let s = site_of(&frames[2..]).unwrap();
         assert!(s.inlined_into.is_none());
         assert!(site_of(&frames[..1]).is_none());
+    }
+
+    #[test]
+    fn an_impl_inlined_into_its_namesake_trampoline_names_no_caller() {
+        let frames = vec![frame("pair_twice_impl", "/p/x.c", true), frame("pair_twice_impl", "/p/x.c", false)];
+        let s = site_of(&frames).unwrap();
+        assert_eq!(s.frame.function.as_deref(), Some("pair_twice_impl"));
+        assert!(s.inlined_into.is_none(), "{}", s.text());
     }
 }
