@@ -130,9 +130,10 @@ pub struct Extra {
     pub raw_protected: bool,
 }
 
-/// Handle values, object and auxiliary alike: `((index + 1) << 32) |
+/// Builder and tracker handles (`tables::builders`): `((index + 1) << 32) |
 /// (generation << shift)`, with the `shift` bits under the generation 0
-/// (the slot key keeps its state bits there).
+/// (the slot key keeps its state bits there).  Object handles have no
+/// offset (`encode`).
 #[inline]
 pub(crate) fn pack(index: u32, gen: u32, shift: u32) -> isize {
     ((((index as u64) + 1) << 32) | ((gen as u64) << shift)) as isize
