@@ -63,33 +63,30 @@ const EMPTY: Held = Held { h: 0, uh: 0, bytes: 0 };
 /// A ring of `MAX_OBJECTS` entries, oldest first from `next`: a new object
 /// takes the oldest entry, and the object there (if any) leaves.  Fixed
 /// size, so the count bound costs nothing; the byte bound empties entries
-/// ahead of `next` (`evict_bytes`), which the ring then refills.
+/// ahead of `next` (`evict_bytes`), which the ring then refills.  The
+/// counts `stats` gives are derived, not kept: admitted is `next`, held the
+/// entries not empty, evicted the difference.
 pub struct Quarantine {
     ring: [Held; MAX_OBJECTS],
-    next: usize,
+    /// Objects ever admitted; the entry to fill is `next % MAX_OBJECTS`.
+    next: u64,
     /// Bytes of the walked objects held.
     bytes: usize,
-    /// Objects ever held, and released by eviction (held: the difference).
-    admitted: u64,
-    evicted: u64,
 }
 
-static Q: GilLock<Quarantine> =
-    GilLock::new(Quarantine { ring: [EMPTY; MAX_OBJECTS], next: 0, bytes: 0, admitted: 0, evicted: 0 });
+static Q: GilLock<Quarantine> = GilLock::new(Quarantine { ring: [EMPTY; MAX_OBJECTS], next: 0, bytes: 0 });
 
 impl Quarantine {
     /// Put an object in the oldest entry; the one it held, if any, leaves
     /// (the caller releases it).
     #[inline(always)]
     fn push(&mut self, held: Held) -> Held {
-        // Masked at use (`next` may be one past the end): the compiler
-        // then knows the index is in bounds.
-        let i = self.next & (MAX_OBJECTS - 1);
-        self.next = i + 1;
-        self.admitted += 1;
+        let i = self.next as usize & (MAX_OBJECTS - 1);
+        self.next += 1;
+        // 0 for a small one: no instruction on its (inline) path.
+        self.bytes += held.bytes;
         let old = std::mem::replace(&mut self.ring[i], held);
         if old.uh != 0 {
-            self.evicted += 1;
             self.bytes -= old.bytes;
         }
         old
@@ -102,10 +99,9 @@ impl Quarantine {
             return None;
         }
         for k in 0..MAX_OBJECTS {
-            let i = (self.next + k) & (MAX_OBJECTS - 1);
+            let i = (self.next as usize + k) & (MAX_OBJECTS - 1);
             if self.ring[i].uh != 0 {
                 let old = std::mem::replace(&mut self.ring[i], EMPTY);
-                self.evicted += 1;
                 self.bytes -= old.bytes;
                 return Some(old);
             }
@@ -270,6 +266,7 @@ fn release(old: Held) {
 pub fn stats() -> (usize, usize, u64, u64) {
     let q = Q.lock();
     let mut bytes = q.bytes;
+    let held = q.ring.iter().filter(|e| e.uh != 0).count();
     for e in q.ring.iter().filter(|e| e.uh != 0 && e.bytes == 0) {
         let o = (e.uh - 1) as *mut ffi::PyObject;
         unsafe {
@@ -278,5 +275,37 @@ pub fn stats() -> (usize, usize, u64, u64) {
             bytes += (*t).tp_basicsize as usize + n * (*t).tp_itemsize as usize;
         }
     }
-    ((q.admitted - q.evicted) as usize, bytes, q.admitted, q.evicted)
+    (held, bytes, q.next, q.next - held as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(k: usize, bytes: usize) -> Held {
+        Held { h: (k as isize + 1) << 32, uh: 2 * k as isize + 1, bytes }
+    }
+
+    #[test]
+    fn ring_is_fifo_and_bounds_walked_bytes() {
+        let mut q = Quarantine { ring: [EMPTY; MAX_OBJECTS], next: 0, bytes: 0 };
+        for k in 0..MAX_OBJECTS {
+            assert_eq!(q.push(held(k, 0)).uh, 0);
+        }
+        // Full: each push gives back the oldest.
+        assert_eq!(q.push(held(MAX_OBJECTS, 100)).uh, held(0, 0).uh);
+        assert_eq!(q.bytes, 100);
+        assert!(q.evict_bytes().is_none());
+        // Over the walked bound: the oldest go first, small or walked.
+        q.bytes = MAX_WALKED_BYTES + 1;
+        assert_eq!(q.evict_bytes().map(|e| e.uh), Some(held(1, 0).uh));
+        assert_eq!(q.evict_bytes().map(|e| e.uh), Some(held(2, 0).uh));
+        q.bytes = 100;
+        assert!(q.evict_bytes().is_none());
+        // The emptied entries are refilled without an eviction.
+        assert_eq!(q.push(held(MAX_OBJECTS + 1, 0)).uh, 0);
+        assert_eq!(q.push(held(MAX_OBJECTS + 2, 0)).uh, 0);
+        assert_eq!(q.push(held(MAX_OBJECTS + 3, 0)).uh, held(3, 0).uh);
+        assert_eq!(q.next, MAX_OBJECTS as u64 + 4);
+    }
 }
