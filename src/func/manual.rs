@@ -99,7 +99,7 @@ fn close_owned_as<const GO_ON: bool>(h: HPy, api: &'static str, ra: usize, memo:
                 return close_go_on_by_call(h, HPy::from_raw(uh));
             }
             if crate::state::ctx::cpython_dies_on_close(HPy::from_raw(uh)) {
-                return close_dying(h, HPy::from_raw(uh));
+                return close_dying_cpython(h, HPy::from_raw(uh));
             }
         }
         return unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), HPy::from_raw(uh)) };
@@ -133,6 +133,19 @@ fn close_dying(h: HPy, uh: HPy) {
     }
     TABLE.lock().forget_closed_uh(h.raw());
     unsafe { (crate::state::ctx::u().Close.unwrap_unchecked())(crate::state::ctx::uctx(), uh) }
+}
+
+/// `close_dying` from the fast path on CPython (`close_go_on()` told):
+/// what every close of a fresh int under `log` runs, so the quarantine's
+/// common case is inline here (no call: no register saved), and anything
+/// else a tail call to the general path.
+#[inline(never)]
+fn close_dying_cpython(h: HPy, uh: HPy) {
+    use crate::state::quarantine;
+    if !quarantine::is_small(uh) {
+        return close_dying(h, uh);
+    }
+    quarantine::hold_small(h.raw(), uh)
 }
 
 /// A site the cache does not hold (one cold call: the fast path saves no

@@ -20,8 +20,6 @@
 //! tests observe; those objects are released at close, as in universal
 //! mode (docs/REPORTS.md, "Use after close").
 
-use std::collections::VecDeque;
-
 use pyo3::ffi;
 
 use crate::abi::HPy;
@@ -36,22 +34,81 @@ pub const MAX_BYTES: usize = 8 << 20;
 /// Larger objects are not held.
 pub const MAX_OBJECT_BYTES: usize = 64 << 10;
 
+/// The common case, held without the walk and without counting its bytes:
+/// an int of a few digits or a float (no references, no weakref, no
+/// finalizer; at most this many bytes).  Measured: the walk costs ~70
+/// instructions more per close of a dying int under `log`.
+const SMALL_INT_DIGITS: isize = 4;
+const MAX_SMALL_BYTES: usize = 64;
+/// The byte bound the walked objects are counted against: the small ones
+/// (uncounted) can only add `MAX_OBJECTS * MAX_SMALL_BYTES` to it.
+const MAX_WALKED_BYTES: usize = MAX_BYTES - MAX_OBJECTS * MAX_SMALL_BYTES;
+
+// The ring's index wraps with a mask.
+const _: () = assert!(MAX_OBJECTS.is_power_of_two());
+
+#[derive(Copy, Clone)]
 struct Held {
-    /// The closed debug handle, and its universal handle (our reference).
+    /// The closed debug handle, and its universal handle (our reference;
+    /// 0: an empty entry).
     h: isize,
     uh: isize,
+    /// The walked object's size (counted in `Quarantine::bytes`); 0 for a
+    /// small one (sized only by `stats`).
     bytes: usize,
 }
 
+const EMPTY: Held = Held { h: 0, uh: 0, bytes: 0 };
+
+/// A ring of `MAX_OBJECTS` entries, oldest first from `next`: a new object
+/// takes the oldest entry, and the object there (if any) leaves.  Fixed
+/// size, so the count bound costs nothing; the byte bound empties entries
+/// ahead of `next` (`evict_bytes`), which the ring then refills.  The
+/// counts `stats` gives are derived, not kept: admitted is `next`, held the
+/// entries not empty, evicted the difference.
 pub struct Quarantine {
-    held: VecDeque<Held>,
+    ring: [Held; MAX_OBJECTS],
+    /// Objects ever admitted; the entry to fill is `next % MAX_OBJECTS`.
+    next: u64,
+    /// Bytes of the walked objects held.
     bytes: usize,
-    /// Objects ever held, and released by eviction.
-    pub admitted: u64,
-    pub evicted: u64,
 }
 
-static Q: GilLock<Quarantine> = GilLock::new(Quarantine { held: VecDeque::new(), bytes: 0, admitted: 0, evicted: 0 });
+static Q: GilLock<Quarantine> = GilLock::new(Quarantine { ring: [EMPTY; MAX_OBJECTS], next: 0, bytes: 0 });
+
+impl Quarantine {
+    /// Put an object in the oldest entry; the one it held, if any, leaves
+    /// (the caller releases it).
+    #[inline(always)]
+    fn push(&mut self, held: Held) -> Held {
+        let i = self.next as usize & (MAX_OBJECTS - 1);
+        self.next += 1;
+        // 0 for a small one: no instruction on its (inline) path.
+        self.bytes += held.bytes;
+        let old = std::mem::replace(&mut self.ring[i], held);
+        if old.uh != 0 {
+            self.bytes -= old.bytes;
+        }
+        old
+    }
+
+    /// The oldest walked-or-small object, while the walked bytes exceed
+    /// their bound (after admitting a walked one).
+    fn evict_bytes(&mut self) -> Option<Held> {
+        if self.bytes <= MAX_WALKED_BYTES {
+            return None;
+        }
+        for k in 0..MAX_OBJECTS {
+            let i = (self.next as usize + k) & (MAX_OBJECTS - 1);
+            if self.ring[i].uh != 0 {
+                let old = std::mem::replace(&mut self.ring[i], EMPTY);
+                self.bytes -= old.bytes;
+                return Some(old);
+            }
+        }
+        None
+    }
+}
 
 /// Objects looked at (the object and what it refers to, transitively) to
 /// decide that its death is quiet; beyond, it is not held.
@@ -125,26 +182,24 @@ unsafe extern "C" fn visit(o: *mut ffi::PyObject, arg: *mut std::os::raw::c_void
     }
 }
 
-/// The size of the object behind CPython handle `uh` (and what it holds)
-/// if nothing could observe a delay of its death; else `None`.
-fn quiet_size(uh: HPy) -> Option<usize> {
-    let o = ctx::cpython_object(uh)?;
-    // The common case first, as `walk` would size it: an int or a float
-    // (no references, no weakrefs, no finalizer).  Measured: the walk costs
-    // ~70 instructions more per close of a dying int under `log`.
-    unsafe {
-        let t = ffi::Py_TYPE(o);
-        if t == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
-            let n = (*(o as *mut ffi::PyVarObject)).ob_size.unsigned_abs();
-            return Some((*t).tp_basicsize as usize + n * (*t).tp_itemsize as usize);
-        }
-        if t == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
-            return Some((*t).tp_basicsize as usize);
-        }
-    }
+/// The size of CPython object `o` (and what it holds) if nothing could
+/// observe a delay of its death; else `None`.
+unsafe fn walked_size(o: *mut ffi::PyObject) -> Option<usize> {
     let mut w = Walk { visited: 0, bytes: 0, depth: 0, quiet: true };
-    unsafe { walk(o, &mut w) };
+    walk(o, &mut w);
     (w.quiet && w.bytes <= MAX_OBJECT_BYTES).then_some(w.bytes)
+}
+
+/// Whether `o` is the common case (`SMALL_INT_DIGITS`): the exact types,
+/// a load and a compare each.
+#[inline(always)]
+unsafe fn small_number(o: *mut ffi::PyObject) -> bool {
+    let t = ffi::Py_TYPE(o);
+    if t == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+        let n = (*(o as *mut ffi::PyVarObject)).ob_size;
+        return (n + SMALL_INT_DIGITS) as usize <= 2 * SMALL_INT_DIGITS as usize;
+    }
+    t == std::ptr::addr_of_mut!(ffi::PyFloat_Type)
 }
 
 /// Closing debug handle `h` drops the last reference to the object of
@@ -152,43 +207,105 @@ fn quiet_size(uh: HPy) -> Option<usize> {
 /// its record still names it), or not (false: the caller closes it and
 /// makes the record forget it).  Evicts the oldest beyond the bounds.
 pub fn hold(h: isize, uh: HPy) -> bool {
-    let Some(bytes) = quiet_size(uh) else { return false };
-    {
-        let mut q = Q.lock();
-        q.held.push_back(Held { h, uh: uh.raw(), bytes });
-        q.bytes += bytes;
-        q.admitted += 1;
+    if ctx::cpython_object(uh).is_none() {
+        return false;
     }
-    // One at a time, outside the lock: releasing runs the universal close
-    // (a quiet object: no Python code, but its own deallocation).
-    while let Some(old) = evict_one() {
-        release(old);
-    }
-    true
+    hold_cpython(h, uh)
 }
 
-/// The oldest held object, if the bounds are exceeded.
-#[inline]
-fn evict_one() -> Option<Held> {
-    let mut q = Q.lock();
-    if q.held.len() <= MAX_OBJECTS && q.bytes <= MAX_BYTES {
-        return None;
+/// Whether `hold_small` takes CPython handle `uh`'s object (the universal
+/// context is known to be CPython's: the close fast path asks).
+#[inline(always)]
+pub fn is_small(uh: HPy) -> bool {
+    unsafe { small_number((uh.raw() - 1) as *mut ffi::PyObject) }
+}
+
+/// `hold` of an object `is_small` took: no walk, no call (but the
+/// release of the object it evicts).
+#[inline(always)]
+pub fn hold_small(h: isize, uh: HPy) {
+    let old = Q.lock().push(Held { h, uh: uh.raw(), bytes: 0 });
+    if old.uh != 0 {
+        release(old);
     }
-    let old = q.held.pop_front()?;
-    q.bytes -= old.bytes;
-    q.evicted += 1;
-    Some(old)
+}
+
+fn hold_cpython(h: isize, uh: HPy) -> bool {
+    let o = (uh.raw() - 1) as *mut ffi::PyObject;
+    if unsafe { small_number(o) } {
+        hold_small(h, uh);
+        return true;
+    }
+    let Some(bytes) = (unsafe { walked_size(o) }) else { return false };
+    let mut old = Q.lock().push(Held { h, uh: uh.raw(), bytes });
+    // One at a time, outside the lock: releasing runs the object's
+    // deallocation (a quiet object: no Python code).
+    loop {
+        if old.uh != 0 {
+            release(old);
+        }
+        match Q.lock().evict_bytes() {
+            Some(next) => old = next,
+            None => return true,
+        }
+    }
 }
 
 /// An object leaves: its handle's record forgets it, then our reference
-/// goes (a quiet object: no Python code runs).
+/// goes.  Held objects are CPython's (`hold`), whose universal `Close` is
+/// `Py_XDECREF` of the object (HPy's handles.h, ctx_misc.c): done here
+/// without the call.  A quiet object: no Python code runs.
+#[inline(always)]
 fn release(old: Held) {
     TABLE.lock().forget_closed_uh(old.h);
-    unsafe { (ctx::u().Close.unwrap_unchecked())(ctx::uctx(), HPy::from_raw(old.uh)) };
+    unsafe { ffi::Py_DECREF((old.uh - 1) as *mut ffi::PyObject) };
 }
 
-/// (objects held, bytes held, ever admitted, evicted) for `stats()`.
+/// (objects held, bytes held, ever admitted, evicted) for `stats()`.  The
+/// small objects' bytes are not kept: they are sized here, alive.
 pub fn stats() -> (usize, usize, u64, u64) {
     let q = Q.lock();
-    (q.held.len(), q.bytes, q.admitted, q.evicted)
+    let mut bytes = q.bytes;
+    let held = q.ring.iter().filter(|e| e.uh != 0).count();
+    for e in q.ring.iter().filter(|e| e.uh != 0 && e.bytes == 0) {
+        let o = (e.uh - 1) as *mut ffi::PyObject;
+        unsafe {
+            let t = ffi::Py_TYPE(o);
+            let n = if (*t).tp_itemsize != 0 { (*(o as *mut ffi::PyVarObject)).ob_size.unsigned_abs() } else { 0 };
+            bytes += (*t).tp_basicsize as usize + n * (*t).tp_itemsize as usize;
+        }
+    }
+    (held, bytes, q.next, q.next - held as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(k: usize, bytes: usize) -> Held {
+        Held { h: (k as isize + 1) << 32, uh: 2 * k as isize + 1, bytes }
+    }
+
+    #[test]
+    fn ring_is_fifo_and_bounds_walked_bytes() {
+        let mut q = Quarantine { ring: [EMPTY; MAX_OBJECTS], next: 0, bytes: 0 };
+        for k in 0..MAX_OBJECTS {
+            assert_eq!(q.push(held(k, 0)).uh, 0);
+        }
+        // Full: each push gives back the oldest.
+        assert_eq!(q.push(held(MAX_OBJECTS, 100)).uh, held(0, 0).uh);
+        assert_eq!(q.bytes, 100);
+        assert!(q.evict_bytes().is_none());
+        // Over the walked bound: the oldest go first, small or walked.
+        q.bytes = MAX_WALKED_BYTES + 1;
+        assert_eq!(q.evict_bytes().map(|e| e.uh), Some(held(1, 0).uh));
+        assert_eq!(q.evict_bytes().map(|e| e.uh), Some(held(2, 0).uh));
+        q.bytes = 100;
+        assert!(q.evict_bytes().is_none());
+        // The emptied entries are refilled without an eviction.
+        assert_eq!(q.push(held(MAX_OBJECTS + 1, 0)).uh, 0);
+        assert_eq!(q.push(held(MAX_OBJECTS + 2, 0)).uh, 0);
+        assert_eq!(q.push(held(MAX_OBJECTS + 3, 0)).uh, held(3, 0).uh);
+        assert_eq!(q.next, MAX_OBJECTS as u64 + 4);
+    }
 }

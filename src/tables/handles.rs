@@ -718,13 +718,15 @@ impl HandleTable {
     }
 
     /// Forget what a closed handle wrapped (its object is gone): going on
-    /// after a use-after-close must then not forward it.
+    /// after a use-after-close must then not forward it.  `h` is a handle
+    /// this table closed.  One compare: a closed handle's key is its low 32 bits (generation,
+    /// not live); a free slot's too, whose `uh` is 0 already; any other
+    /// value (reused, live, immortal, or no handle) differs.
+    #[inline(always)]
     pub fn forget_closed_uh(&mut self, h: isize) {
-        if let Some((index, gen)) = decode(h) {
-            if let Some(s) = self.slots.get_mut(index as usize) {
-                if s.gen() == gen && s.state() == State::Closed {
-                    s.uh = 0;
-                }
+        if let Some(s) = self.slots.get_mut(index_of(h)) {
+            if s.key == h as u32 {
+                s.uh = 0;
             }
         }
     }
