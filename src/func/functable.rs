@@ -23,7 +23,12 @@ macro_rules! fill {
         pub fn fill_functions(ctx: &mut HPyContext) {
             $( fill!(@one ctx $kind $name); )*
             type CloseFn = unsafe extern "C" fn(*mut HPyContext, crate::abi::HPy);
-            crate::state::ctx::set_close_entries(all::Close as CloseFn as usize, crate::func::manual::Close_stopping as CloseFn as usize);
+            use crate::func::manual::{Close_going_on, Close_stopping};
+            crate::state::ctx::set_close_entries(crate::state::ctx::CloseEntries {
+                reading: all::Close as CloseFn as usize,
+                stopping: Close_stopping as CloseFn as usize,
+                going_on_cpython: Close_going_on as CloseFn as usize,
+            });
         }
     };
     (@one $ctx:ident const $name:ident) => {};

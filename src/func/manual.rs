@@ -47,18 +47,27 @@ fn nonneg(n: HPy_ssize_t) -> usize {
 }
 
 pub unsafe extern "C" fn Close(ctx: *mut HPyContext, h: HPy) {
-    close_entry::<true>(ctx, h)
+    close_entry::<GO_ON_READ>(ctx, h)
 }
 
-/// HPy_Close while no policy goes on after reports: the stub of HPy_Close
-/// jumps here instead of to `Close` then (`ctx::close_entry`), so that the
-/// common case does not test the policy.
+/// HPy_Close while no policy goes on after reports, and while one does on
+/// CPython's universal context: the stub of HPy_Close jumps to one of these
+/// instead of `Close` then (`ctx::HPYDBG_CLOSE_ENTRY`), so that the common
+/// case does not test the policy.
 pub unsafe extern "C" fn Close_stopping(ctx: *mut HPyContext, h: HPy) {
-    close_entry::<false>(ctx, h)
+    close_entry::<{ crate::state::ctx::GO_ON_NO }>(ctx, h)
 }
+
+pub unsafe extern "C" fn Close_going_on(ctx: *mut HPyContext, h: HPy) {
+    close_entry::<{ crate::state::ctx::GO_ON_CPYTHON }>(ctx, h)
+}
+
+/// `close_owned_as`'s mode: read the go-on byte (`ctx::close_go_on`) at
+/// run time; any other value is that byte, known.
+const GO_ON_READ: i8 = i8::MIN;
 
 #[inline(always)]
-unsafe fn close_entry<const GO_ON: bool>(ctx: *mut HPyContext, h: HPy) {
+unsafe fn close_entry<const GO_ON: i8>(ctx: *mut HPyContext, h: HPy) {
     // As the generated wrappers: the common case inline (and a tail call),
     // all else in `full`.
     #[cold]
@@ -80,20 +89,20 @@ unsafe fn close_entry<const GO_ON: bool>(ctx: *mut HPyContext, h: HPy) {
 /// is off while per-handle stack traces are on.
 #[inline(always)]
 pub(crate) fn close_owned(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
-    close_owned_as::<true>(h, api, ra, memo)
+    close_owned_as::<GO_ON_READ>(h, api, ra, memo)
 }
 
-/// `close_owned`; `GO_ON`: test whether a policy goes on after reports
-/// (false only where the caller knows that none does).
+/// `close_owned`; `GO_ON`: what the go-on byte is, where the caller knows
+/// it (`GO_ON_READ`: read it).
 #[inline(always)]
-fn close_owned_as<const GO_ON: bool>(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
+fn close_owned_as<const GO_ON: i8>(h: HPy, api: &'static str, ra: usize, memo: &'static SiteMemo) {
     let Some(site) = site_cached(ra, memo) else { return close_new_site(h, api, ra, memo) };
     let mut t = TABLE.lock();
     if let Some(uh) = t.close_fast::<false>(h.raw(), site) {
         drop(t);
         // Going on after reports: inline on CPython (a load and a compare);
         // asking another universal context is a call, made from a cold path.
-        let go_on = if GO_ON { crate::state::ctx::close_go_on() } else { crate::state::ctx::GO_ON_NO };
+        let go_on = if GO_ON == GO_ON_READ { crate::state::ctx::close_go_on() } else { GO_ON };
         if go_on != crate::state::ctx::GO_ON_NO {
             if go_on < 0 {
                 return close_go_on_by_call(h, HPy::from_raw(uh));

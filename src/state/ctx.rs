@@ -221,24 +221,35 @@ pub fn settings_changed() {
     update_close_entry();
 }
 
-/// Where the stub of HPy_Close jumps (`func::functable`): the
-/// implementation that tests the go-on policy, or, while no policy goes
-/// on, one that does not.  The function layer registers both
+/// Where the stub of HPy_Close jumps (`func::functable`): an
+/// implementation that reads the go-on byte below, or one for the byte's
+/// present value that does not (no policy going on; going on, CPython's
+/// universal context).  The function layer registers them
 /// (`set_close_entries`), this layer picks one whenever the settings
 /// change.  Read by the stub with the GIL held or not: a word, written whole.
 pub static mut HPYDBG_CLOSE_ENTRY: usize = 0;
-static CLOSE_ENTRIES: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+static CLOSE_ENTRIES: std::sync::OnceLock<CloseEntries> = std::sync::OnceLock::new();
 
-/// Register HPy_Close's two implementations: (testing the policy, not).
-pub fn set_close_entries(go_on: usize, stopping: usize) {
-    let _ = CLOSE_ENTRIES.set((go_on, stopping));
+/// HPy_Close's implementations, as addresses.
+pub struct CloseEntries {
+    pub reading: usize,
+    pub stopping: usize,
+    pub going_on_cpython: usize,
+}
+
+pub fn set_close_entries(e: CloseEntries) {
+    let _ = CLOSE_ENTRIES.set(e);
     update_close_entry();
 }
 
 fn update_close_entry() {
-    if let Some(&(go_on, stopping)) = CLOSE_ENTRIES.get() {
-        let e = if close_go_on() == GO_ON_NO { stopping } else { go_on };
-        unsafe { std::ptr::addr_of_mut!(HPYDBG_CLOSE_ENTRY).write_volatile(e) };
+    if let Some(e) = CLOSE_ENTRIES.get() {
+        let a = match close_go_on() {
+            GO_ON_NO => e.stopping,
+            GO_ON_CPYTHON => e.going_on_cpython,
+            _ => e.reading,
+        };
+        unsafe { std::ptr::addr_of_mut!(HPYDBG_CLOSE_ENTRY).write_volatile(a) };
     }
 }
 
