@@ -28,7 +28,7 @@ use crate::abi::*;
 use crate::func::call::{open_aux, Call, Skip};
 use crate::state::ctx::{universal_is_cpython, AUX};
 use crate::tables::builders::{AuxError, AuxKind};
-use crate::tables::handles::index_of;
+use crate::tables::handles::aux_index;
 use crate::diag::report::{self, Outcome};
 
 use pyo3::ffi::{PyListObject, PyObject, PyTupleObject, PyVarObject};
@@ -63,7 +63,7 @@ unsafe fn check_set(call: &Call, kind: AuxKind, h: isize, ub: isize, index: HPy_
         return Ok(());
     }
     let (items, size) = items(kind, ub);
-    let opened = AUX.lock().site_of(index_of(h) as u32);
+    let opened = AUX.lock().site_of(aux_index(h) as u32);
     if index < 0 || index >= size {
         let _ = report::builder_item(
             "builder-index-out-of-range",
@@ -131,7 +131,7 @@ unsafe fn report_missing(call: &Call, kind: AuxKind, h: isize, ub: isize, all: &
             more
         ),
         &format!("set every index 0 to size-1 before {}, or {}_Cancel it", call.api, kind.what()),
-        AUX.lock().site_of(index_of(h) as u32),
+        AUX.lock().site_of(aux_index(h) as u32),
         Some("going on, the missing items are None (universal mode leaves NULL inside the object, which crashes later)".into()),
     );
     let u = crate::state::ctx::u();

@@ -7,7 +7,7 @@
 //! left open is listed as a leak of its own kind.
 
 use crate::base::stacktrace::Trace;
-use crate::tables::handles::{index_of, pack, unpack};
+use crate::tables::handles::{aux_index, pack, unpack};
 
 /// Builder and tracker handles; the slot key is `generation << 1 | open`.
 fn encode(index: u32, gen: u32) -> isize {
@@ -158,7 +158,7 @@ impl AuxTables {
                 return Some(lub);
             }
         }
-        let s = self.slots.get(index_of(h))?;
+        let s = self.slots.get(aux_index(h))?;
         if s.key == (h as u32) ^ 1 && s.kind == kind {
             Some(s.ub)
         } else {
@@ -186,7 +186,7 @@ impl AuxTables {
             tracked_out.extend(s.tracked.drain(..));
         }
         // `slot` succeeded, so `h` decodes.
-        self.free.push(index_of(h) as u32);
+        self.free.push(aux_index(h) as u32);
         self.closed_total += 1;
         Ok(ub)
     }

@@ -153,7 +153,7 @@ pub(crate) fn unpack(h: isize, shift: u32) -> Option<(u32, u32)> {
 /// The index of a value with the shape `pack` gives, unchecked: values that
 /// are no handle give an index past any table (0 and negative included).
 #[inline(always)]
-pub(crate) fn index_of(h: isize) -> usize {
+pub(crate) fn aux_index(h: isize) -> usize {
     ((h as u64) >> 32).wrapping_sub(1) as usize
 }
 
@@ -724,7 +724,7 @@ impl HandleTable {
     /// value (reused, live, immortal, or no handle) differs.
     #[inline(always)]
     pub fn forget_closed_uh(&mut self, h: isize) {
-        if let Some(s) = self.slots.get_mut(index_of(h)) {
+        if let Some(s) = self.slots.get_mut(slot_index(h)) {
             if s.key == h as u32 {
                 s.uh = 0;
             }
@@ -919,6 +919,19 @@ impl HandleTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgetting_a_closed_handles_object_touches_its_slot_only() {
+        let mut t = HandleTable::new();
+        let a = t.open(0x1001, false);
+        let b = t.open(0x2001, false);
+        assert_eq!(t.close(b), Ok(0x2001));
+        t.forget_closed_uh(b);
+        assert_eq!(t.lookup(b).uh_or_null(), 0, "b's record forgot its object");
+        assert_eq!(t.lookup(a), Lookup::Open { uh: 0x1001, index: decode(a).unwrap().0, gen: decode(a).unwrap().1 });
+        t.forget_closed_uh(a);
+        assert_eq!(t.lookup(a).uh_or_null(), 0x1001, "an open handle is not forgotten");
+    }
 
     #[test]
     fn encode_decode_roundtrip_and_shape() {
