@@ -45,7 +45,8 @@ impl ShapeCache {
     #[inline(always)]
     pub fn get(&self, ty: usize) -> Option<HPyType_BuiltinShape> {
         let e = &self.entries[slot_of(ty)];
-        if e.ty == ty && e.weak != 0 && unsafe { *((e.weak + WR_OBJECT) as *const usize) } == ty {
+        // An entry with a type has its weak reference (`put`).
+        if e.ty == ty && unsafe { *((e.weak + WR_OBJECT) as *const usize) } == ty {
             Some(e.shape)
         } else {
             None
@@ -60,7 +61,9 @@ impl ShapeCache {
         if weak == 0 {
             unsafe { ffi::PyErr_Clear() };
         }
-        let old = std::mem::replace(e, Entry { ty, weak, shape });
+        // No weak reference, no entry (`get` relies on it).
+        let new = if weak == 0 { Entry { ty: 0, weak: 0, shape: 0 } } else { Entry { ty, weak, shape } };
+        let old = std::mem::replace(e, new);
         if old.weak != 0 {
             // A weak reference has no finaliser that could run Python code.
             unsafe { ffi::Py_DecRef(old.weak as *mut ffi::PyObject) };
