@@ -452,7 +452,11 @@ unsafe fn as_struct_fast(ctx: *mut HPyContext, h: HPy, shape: HPyType_BuiltinSha
         return None;
     }
     let uh = crate::func::call::open_uh(h)?;
-    let o = crate::state::ctx::cpython_object(uh)?;
+    if !crate::state::ctx::universal_is_cpython() {
+        return None;
+    }
+    // An open handle wraps an object (never HPy_NULL): on CPython, in place.
+    let o = (uh.raw() - 1) as *const pyo3::ffi::PyObject;
     (crate::tables::shapes::SHAPES.lock().get((*o).ob_type as usize)? == shape).then_some(uh)
 }
 

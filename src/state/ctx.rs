@@ -398,7 +398,9 @@ impl ThreadState {
         let prev_instr = tlsword::enter_call(next as usize);
         let r = f(next);
         if self.outside_python.get() {
-            self.returned_outside(next);
+            // `current` is `next` again (inner calls restore it): read, it
+            // keeps `next` out of a register saved across the call.
+            self.returned_outside(self.current.get());
         }
         self.current.set(prev);
         tlsword::leave_call(prev as usize, prev_instr);
