@@ -137,6 +137,62 @@ static_tls_word!(call_instr, "8");
 
 pub use context::{equals, get, set};
 
+/// Entering a call into the extension: the context word becomes `ctx`, the
+/// instruction word 1 ("not read yet"); returns the instruction word of the
+/// enclosing call, for `leave_call`.  One block: the words' offset is loaded
+/// once (separate `set`s reload it after each store).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+pub fn enter_call(ctx: usize) -> usize {
+    let prev: usize;
+    unsafe {
+        std::arch::asm!(
+            "mov qword ptr fs:[{o}], {c}",
+            "mov {p}, qword ptr fs:[{o} + 8]",
+            "mov qword ptr fs:[{o} + 8], 1",
+            o = in(reg) block::offset(),
+            c = in(reg) ctx,
+            // Not `lateout`: written before `o`'s last use, so it must
+            // not share `o`'s register.
+            p = out(reg) prev,
+            options(nostack, preserves_flags)
+        );
+    }
+    prev
+}
+
+/// Leaving a call: both words back to the enclosing call's values.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+pub fn leave_call(ctx: usize, instr: usize) {
+    unsafe {
+        std::arch::asm!(
+            "mov qword ptr fs:[{o}], {c}",
+            "mov qword ptr fs:[{o} + 8], {i}",
+            o = in(reg) block::offset(),
+            c = in(reg) ctx,
+            i = in(reg) instr,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[inline(always)]
+pub fn enter_call(ctx: usize) -> usize {
+    set(ctx);
+    let prev = call_instr::get();
+    call_instr::set(1);
+    prev
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[inline(always)]
+pub fn leave_call(ctx: usize, instr: usize) {
+    call_instr::set(instr);
+    set(ctx);
+}
+
 /// Bytes of static TLS for a per-thread struct of words (`state::ctx`'s
 /// `ThreadState`), zero at thread start: its address without a call.
 pub const BLOCK_BYTES: usize = 64;
@@ -193,6 +249,18 @@ mod tests {
         assert_eq!(get(), 0x1234);
         call_instr::set(99);
         assert_eq!((get(), call_instr::get()), (0x1234, 99), "two words");
+        call_instr::set(0);
+    }
+
+    #[test]
+    fn enter_and_leave_a_call() {
+        set(0x10);
+        call_instr::set(0x20);
+        let prev = enter_call(0x30);
+        assert_eq!((prev, get(), call_instr::get()), (0x20, 0x30, 1));
+        leave_call(0x10, prev);
+        assert_eq!((get(), call_instr::get()), (0x10, 0x20));
+        set(0);
         call_instr::set(0);
     }
 

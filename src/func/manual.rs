@@ -482,34 +482,66 @@ unsafe fn shape_asked(uh: HPy, ty: usize) -> HPyType_BuiltinShape {
     actual
 }
 
+/// `_HPy_AsStruct_*`'s common case: the call's context, no exception
+/// pending, an open handle to an object whose type the shape cache knows
+/// to have `shape`: its universal handle.  `None` for anything else (then
+/// the full path checks it all again, and reports).  Nothing to save
+/// around it, so the wrapper needs no frame and tail-calls the universal
+/// context; its result needs no note (`Ret::noted`): on an object, the
+/// universal context's `AsStruct` is never NULL.
+#[inline(always)]
+unsafe fn as_struct_fast(ctx: *mut HPyContext, h: HPy, shape: HPyType_BuiltinShape, exception_ok: bool) -> Option<HPy> {
+    if !crate::state::ctx::fast_ok(ctx) || (!exception_ok && crate::base::pyerr::maybe_pending()) {
+        return None;
+    }
+    let uh = crate::func::call::open_uh(h)?;
+    if !crate::state::ctx::universal_is_cpython() {
+        return None;
+    }
+    // An open handle wraps an object (never HPy_NULL): on CPython, in place.
+    let o = (uh.raw() - 1) as *const pyo3::ffi::PyObject;
+    (crate::tables::shapes::SHAPES.lock().get((*o).ob_type as usize)? == shape).then_some(uh)
+}
+
 macro_rules! as_struct {
     ($($fn_name:ident => $shape:ident),*) => {$(
         pub unsafe extern "C" fn $fn_name(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
-            let call = crate::enter!(ctx, concat!("_HPy_", stringify!($fn_name)), $fn_name(ctx, h));
-            guarded!(call, {
-                let u = call.u();
-                if h.is_null() {
-                    // An absent optional argument passed on: universal mode
-                    // returns NULL plus the shape's header size (a garbage
-                    // pointer that passes the caller's NULL test), HPy's C
-                    // mode crashes.  Going on, universal's result.
-                    if crate::diag::report::null_handle(call.api, "h", true) == crate::diag::report::Outcome::Skip {
-                        return Err(Skip);
+            const API: &str = concat!("_HPy_", stringify!($fn_name));
+            // The full path (it checks the fast path's conditions again), out of line.
+            #[cold]
+            #[inline(never)]
+            unsafe fn checked(ctx: *mut HPyContext, h: HPy) -> *mut c_void {
+                let call = crate::enter!(ctx, API, $fn_name(ctx, h));
+                guarded!(call, {
+                    let u = call.u();
+                    if h.is_null() {
+                        // An absent optional argument passed on: universal mode
+                        // returns NULL plus the shape's header size (a garbage
+                        // pointer that passes the caller's NULL test), HPy's C
+                        // mode crashes.  Going on, universal's result.
+                        if crate::diag::report::null_handle(call.api, "h", true) == crate::diag::report::Outcome::Skip {
+                            return Err(Skip);
+                        }
+                        return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
                     }
-                    return Ok((u.$fn_name.unwrap_unchecked())(call.uctx(), h));
-                }
-                let uh = call.unwrap_obj(h, "h")?;
-                let actual = shape_of(uh);
-                if actual != $shape {
-                    // Universal mode reads the object's memory as that
-                    // shape and goes on.
-                    check_forwarded(&call, false, &format!(
-                        "Invalid usage of _HPy_{}. Expected shape {} but got {}",
-                        stringify!($fn_name), stringify!($shape), shape_name(actual)
-                    ))?;
-                }
-                (u.$fn_name.unwrap_unchecked())(call.uctx(), uh)
-            })
+                    let uh = call.unwrap_obj(h, "h")?;
+                    let actual = shape_of(uh);
+                    if actual != $shape {
+                        // Universal mode reads the object's memory as that
+                        // shape and goes on.
+                        check_forwarded(&call, false, &format!(
+                            "Invalid usage of _HPy_{}. Expected shape {} but got {}",
+                            stringify!($fn_name), stringify!($shape), shape_name(actual)
+                        ))?;
+                    }
+                    (u.$fn_name.unwrap_unchecked())(call.uctx(), uh)
+                })
+            }
+            const EXCEPTION_OK: bool = crate::diag::errstate::allowed(API);
+            if let Some(uh) = as_struct_fast(ctx, h, $shape, EXCEPTION_OK) {
+                return (crate::state::ctx::u().$fn_name.unwrap_unchecked())(crate::state::ctx::uctx(), uh);
+            }
+            checked(ctx, h)
         }
     )*};
 }

@@ -9,6 +9,13 @@
 //! handles, and hands the result back.  This keeps hpydbg independent of how
 //! a runtime represents handles.  `func` travels to the shim in a global
 //! (see `ctx::set_pending`), set right before the universal context calls it.
+//!
+//! One exception, for speed: on CPython, whose universal handles are
+//! `PyObject* + 1` (hpydbg reads them in place elsewhere too), the
+//! signatures whose arguments and result are all objects (`NOARGS`, `O`,
+//! the unary, binary and ternary slots) convert their arguments themselves,
+//! as the universal context's `ctx_CallRealFunctionFromTrampoline` does for
+//! them, and skip the trip through it (`direct!`).
 #![allow(non_snake_case)]
 
 use std::os::raw::{c_char, c_int, c_void};
@@ -59,7 +66,7 @@ trait Back: Copy {
 impl Back for HPy {
     #[inline]
     fn back(self, f: Callee) -> Self {
-        result_to_universal(self, Use::Return(f))
+        result_to_universal(self, f, Use::Return)
     }
 }
 
@@ -89,11 +96,13 @@ fn close_arg_slow(h: HPy, f: Callee) {
 }
 
 /// A handle returned by the extension: its ownership passes to the runtime.
+/// `how` says, for a report, what it was returned as (the `Use` is only
+/// made on the slow path: built before the fast path, it costs stores).
 #[inline(always)]
-fn result_to_universal(h: HPy, u: Use) -> HPy {
+fn result_to_universal(h: HPy, f: Callee, how: fn(Callee) -> Use) -> HPy {
     match TABLE.lock().close_fast::<true>(h.raw(), 0) {
         Some(uh) => HPy::from_raw(uh),
-        None => result_to_universal_slow(h, u),
+        None => result_to_universal_slow(h, how(f)),
     }
 }
 
@@ -138,15 +147,22 @@ unsafe fn pending<F>(sig: c_int) -> (F, Callee) {
 
 /// Shims for signatures whose arguments are single values; `S` is the
 /// `HPyFunc_Signature`, which says what the result means (`errstate`).
+/// `$run` is the call proper, given the universal handles by whichever
+/// route they came (the shim, or `direct!`).
 macro_rules! shims {
-    ($( $shim:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
-        unsafe extern "C" fn $shim<const S: c_int>(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
+    ($( $shim:ident / $run:ident ( $($a:ident : $t:ty),* ) -> $ret:ty ; )*) => {$(
+        #[inline(always)]
+        unsafe fn $run<const S: c_int>(f: unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, callee: Callee $(, $a: $t)*) -> $ret {
             let t = ctx::thread();
-            let (f, callee): (unsafe extern "C" fn(*mut HPyContext $(, $t)*) -> $ret, _) = pending(S);
             $( let $a = Cross::enter($a); )*
             let r = t.with_call_ctx(|dctx| checked::<S, _>(f as *const c_void, dctx, || f(dctx $(, $a)*)));
             $( Cross::leave($a, callee); )*
             Back::back(r, callee)
+        }
+
+        unsafe extern "C" fn $shim<const S: c_int>(_uctx: *mut HPyContext $(, $a: $t)*) -> $ret {
+            let (f, callee) = pending(S);
+            $run::<S>(f, callee $(, $a)*)
         }
     )*};
 }
@@ -162,23 +178,88 @@ fn checked<const S: c_int, R: Returned>(f: *const c_void, dctx: *mut HPyContext,
 }
 
 shims! {
-    shim_h(a: HPy) -> HPy;
-    shim_hh(a: HPy, b: HPy) -> HPy;
-    shim_hhh(a: HPy, b: HPy, c: HPy) -> HPy;
-    shim_h_ssize(a: HPy) -> HPy_ssize_t;
-    shim_hs(a: HPy, b: HPy_ssize_t) -> HPy;
-    shim_hss(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t) -> HPy;
-    shim_hsh_int(a: HPy, b: HPy_ssize_t, c: HPy) -> c_int;
-    shim_hssh_int(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t, d: HPy) -> c_int;
-    shim_hhh_int(a: HPy, b: HPy, c: HPy) -> c_int;
-    shim_p_void(a: *mut c_void) -> ();
-    shim_hc(a: HPy, b: *mut c_char) -> HPy;
-    shim_hch_int(a: HPy, b: *mut c_char, c: HPy) -> c_int;
-    shim_hhi(a: HPy, b: HPy, c: c_int) -> HPy;
-    shim_hp(a: HPy, b: *mut c_void) -> HPy;
-    shim_hhp_int(a: HPy, b: HPy, c: *mut c_void) -> c_int;
-    shim_hh_int(a: HPy, b: HPy) -> c_int;
-    shim_h_void(a: HPy) -> ();
+    shim_h / run_h(a: HPy) -> HPy;
+    shim_hh / run_hh(a: HPy, b: HPy) -> HPy;
+    shim_hhh / run_hhh(a: HPy, b: HPy, c: HPy) -> HPy;
+    shim_h_ssize / run_h_ssize(a: HPy) -> HPy_ssize_t;
+    shim_hs / run_hs(a: HPy, b: HPy_ssize_t) -> HPy;
+    shim_hss / run_hss(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t) -> HPy;
+    shim_hsh_int / run_hsh_int(a: HPy, b: HPy_ssize_t, c: HPy) -> c_int;
+    shim_hssh_int / run_hssh_int(a: HPy, b: HPy_ssize_t, c: HPy_ssize_t, d: HPy) -> c_int;
+    shim_hhh_int / run_hhh_int(a: HPy, b: HPy, c: HPy) -> c_int;
+    shim_p_void / run_p_void(a: *mut c_void) -> ();
+    shim_hc / run_hc(a: HPy, b: *mut c_char) -> HPy;
+    shim_hch_int / run_hch_int(a: HPy, b: *mut c_char, c: HPy) -> c_int;
+    shim_hhi / run_hhi(a: HPy, b: HPy, c: c_int) -> HPy;
+    shim_hp / run_hp(a: HPy, b: *mut c_void) -> HPy;
+    shim_hhp_int / run_hhp_int(a: HPy, b: HPy, c: *mut c_void) -> c_int;
+    shim_hh_int / run_hh_int(a: HPy, b: HPy) -> c_int;
+    shim_h_void / run_h_void(a: HPy) -> ();
+}
+
+/// CPython's universal handle of a `PyObject*` (borrowed), as its
+/// trampolines make it (`_py2h` of hpy/universal/src/handles.h: the
+/// address + 1, NULL for NULL).
+#[inline(always)]
+fn py2h(o: usize) -> HPy {
+    HPy::from_raw(if o == 0 { 0 } else { o as isize + 1 })
+}
+
+/// The `PyObject*` of CPython's universal handle `h` (`_h2py`): the
+/// reference the handle owned passes to the caller.
+#[inline(always)]
+fn h2py(h: HPy) -> usize {
+    if h.is_null() {
+        0
+    } else {
+        (h.raw() - 1) as usize
+    }
+}
+
+/// The direct route on CPython for signatures with `$n` object arguments
+/// and an object result: `args` is their `_HPyFunc_args_<SIG>` (the
+/// arguments' `PyObject*`s, then the result's), read as the universal
+/// context reads it.
+macro_rules! direct {
+    ($( $direct:ident / $run:ident [$($i:literal),*] $n:literal; )*) => {$(
+        unsafe fn $direct<const S: c_int>(func: HPyCFunction, args: *mut c_void) {
+            let a = &mut *(args as *mut [usize; $n + 1]);
+            let f = std::mem::transmute::<HPyCFunction, _>(func);
+            let r = $run::<S>(f, Callee { func: func as usize, sig: S } $(, py2h(a[$i]))*);
+            a[$n] = h2py(r);
+        }
+    )*};
+}
+
+direct! {
+    direct_h / run_h [0] 1;
+    direct_hh / run_hh [0, 1] 2;
+    direct_hhh / run_hhh [0, 1, 2] 3;
+}
+
+type Direct = unsafe fn(HPyCFunction, *mut c_void);
+
+/// The direct route for `sig`, where there is one: on CPython, for the
+/// signatures whose universal case is `a->result = _h2py(f(ctx, _py2h(a->arg0)...))`
+/// (hpy/universal/src/ctx_meth.c, autogen_ctx_call.i).
+fn direct_for(sig: HPyFunc_Signature) -> Option<Direct> {
+    use crate::abi::sig::*;
+    if !ctx::universal_is_cpython() {
+        return None;
+    }
+    macro_rules! by_signature {
+        ($($direct:ident: $($s:ident)|*;)*) => {
+            match sig {
+                $($( $s => Some($direct::<$s> as Direct), )*)*
+                _ => None,
+            }
+        };
+    }
+    by_signature! {
+        direct_h: NOARGS | UNARYFUNC | REPRFUNC | GETITERFUNC | ITERNEXTFUNC;
+        direct_hh: O | BINARYFUNC | GETATTROFUNC;
+        direct_hhh: TERNARYFUNC | DESCRGETFUNC;
+    }
 }
 
 /// `HPyFunc_INQUIRY` serves `nb_bool` and the module's exec slot
@@ -302,7 +383,7 @@ unsafe extern "C" fn shim_getbuffer(_u: *mut HPyContext, self_: HPy, view: *mut 
     s.leave(callee);
     if r >= 0 {
         // The buffer owns `obj`: pass it on like a returned handle.
-        dbuf.obj = result_to_universal(dbuf.obj, Use::BufferObj(callee));
+        dbuf.obj = result_to_universal(dbuf.obj, callee, Use::BufferObj);
         *view = dbuf;
     }
     r
@@ -363,9 +444,17 @@ fn shim_for(sig: HPyFunc_Signature) -> Result<Option<*const c_void>, ()> {
     Ok(Some(p))
 }
 
-/// `shim_for` by signature, filled on first use (under the GIL): 0 unknown,
-/// `NO_SHIM` when the function is passed on unchanged, else the shim.
-static mut SHIMS: [usize; 64] = [0; 64];
+/// How a signature's calls go, by signature, filled on first use (under
+/// the GIL).
+#[derive(Copy, Clone)]
+struct Route {
+    /// `direct_for`.
+    direct: Option<Direct>,
+    /// `shim_for`: 0 unknown, `NO_SHIM` when the function is passed on
+    /// unchanged, else the shim.
+    shim: usize,
+}
+static mut ROUTES: [Route; 64] = [Route { direct: None, shim: 0 }; 64];
 const NO_SHIM: usize = 1;
 
 pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
@@ -375,10 +464,15 @@ pub unsafe extern "C" fn CallRealFunctionFromTrampoline(
     args: *mut c_void,
 ) {
     let s = sig as usize;
-    let shim = if s < 64 { (*std::ptr::addr_of!(SHIMS))[s] } else { 0 };
-    if shim > NO_SHIM {
-        ctx::set_pending(func);
-        return (ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked())(ctx::uctx(), sig, shim as *const c_void, args);
+    if s < 64 {
+        let route = (*std::ptr::addr_of!(ROUTES))[s];
+        if let Some(direct) = route.direct {
+            return direct(func, args);
+        }
+        if route.shim > NO_SHIM {
+            ctx::set_pending(func);
+            return (ctx::u().CallRealFunctionFromTrampoline.unwrap_unchecked())(ctx::uctx(), sig, route.shim as *const c_void, args);
+        }
     }
     call_real_slow(sig, func, args)
 }
@@ -391,8 +485,12 @@ unsafe fn call_real_slow(sig: HPyFunc_Signature, func: HPyCFunction, args: *mut 
         Ok(shim) => shim,
         Err(()) => report::fatal_api(&format!("hpydbg: unsupported HPyFunc_Signature {} in ctx_CallRealFunctionFromTrampoline", sig)),
     };
+    let direct = direct_for(sig);
     if (sig as usize) < 64 {
-        (*std::ptr::addr_of_mut!(SHIMS))[sig as usize] = shim.map_or(NO_SHIM, |p| p as usize);
+        (*std::ptr::addr_of_mut!(ROUTES))[sig as usize] = Route { direct, shim: shim.map_or(NO_SHIM, |p| p as usize) };
+    }
+    if let Some(direct) = direct {
+        return direct(func, args);
     }
     match shim {
         Some(shim) => {

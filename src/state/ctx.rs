@@ -413,8 +413,10 @@ impl ThreadState {
         self.current.get()
     }
 
-    /// Run `f` with a fresh per-call context made current.
-    #[inline]
+    /// Run `f` with a fresh per-call context made current.  Inlined into
+    /// each trampoline: out of line, it costs a second frame (six saved
+    /// registers) and the closure's captures passed through memory.
+    #[inline(always)]
     pub fn with_call_ctx<R>(&self, f: impl FnOnce(*mut HPyContext) -> R) -> R {
         let next = ctxpool::next();
         let prev = self.current.replace(next);
@@ -424,17 +426,17 @@ impl ThreadState {
         if from_outside {
             self.enter_from_outside();
         }
-        tlsword::set(next as usize);
-        // The call's Python instruction: not read yet (`func::call::site_here`).
-        let prev_instr = tlsword::call_instr::get();
-        tlsword::call_instr::set(1);
+        // The context check's word, and the call's Python instruction: not
+        // read yet (`func::call::site_here`).
+        let prev_instr = tlsword::enter_call(next as usize);
         let r = f(next);
         if self.outside_python.get() {
-            self.returned_outside(next);
+            // `current` is `next` again (inner calls restore it): read, it
+            // keeps `next` out of a register saved across the call.
+            self.returned_outside(self.current.get());
         }
-        tlsword::call_instr::set(prev_instr);
         self.current.set(prev);
-        tlsword::set(prev as usize);
+        tlsword::leave_call(prev as usize, prev_instr);
         if from_outside {
             self.back_outside();
         }

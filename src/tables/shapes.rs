@@ -41,11 +41,13 @@ fn slot_of(ty: usize) -> usize {
 const WR_OBJECT: usize = 16;
 
 impl ShapeCache {
-    /// The shape of type `ty` if cached and `ty` is still the type cached.
+    /// The shape of type `ty` (a type's address, not 0: empty entries
+    /// have 0) if cached and `ty` is still the type cached.
     #[inline(always)]
     pub fn get(&self, ty: usize) -> Option<HPyType_BuiltinShape> {
         let e = &self.entries[slot_of(ty)];
-        if e.ty == ty && e.weak != 0 && unsafe { *((e.weak + WR_OBJECT) as *const usize) } == ty {
+        // An entry with a type has its weak reference (`put`).
+        if e.ty == ty && unsafe { *((e.weak + WR_OBJECT) as *const usize) } == ty {
             Some(e.shape)
         } else {
             None
@@ -60,7 +62,9 @@ impl ShapeCache {
         if weak == 0 {
             unsafe { ffi::PyErr_Clear() };
         }
-        let old = std::mem::replace(e, Entry { ty, weak, shape });
+        // No weak reference, no entry (`get` relies on it).
+        let new = if weak == 0 { Entry { ty: 0, weak: 0, shape: 0 } } else { Entry { ty, weak, shape } };
+        let old = std::mem::replace(e, new);
         if old.weak != 0 {
             // A weak reference has no finaliser that could run Python code.
             unsafe { ffi::Py_DecRef(old.weak as *mut ffi::PyObject) };
@@ -75,7 +79,7 @@ mod tests {
     #[test]
     fn empty_cache_knows_nothing() {
         let c = ShapeCache { entries: [Entry { ty: 0, weak: 0, shape: 0 }; SIZE] };
-        assert_eq!(c.get(0), None);
         assert_eq!(c.get(0x1000), None);
+        assert_eq!(c.get(0x1010), None);
     }
 }
