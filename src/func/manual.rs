@@ -499,7 +499,7 @@ unsafe fn as_struct_fast(ctx: *mut HPyContext, h: HPy, shape: HPyType_BuiltinSha
         return None;
     }
     // An open handle wraps an object (never HPy_NULL): on CPython, in place.
-    let o = (uh.raw() - 1) as *const pyo3::ffi::PyObject;
+    let o = crate::state::ctx::cpython_ptr(uh);
     (crate::tables::shapes::SHAPES.lock().get((*o).ob_type as usize)? == shape).then_some(uh)
 }
 

@@ -198,11 +198,10 @@ shims! {
 }
 
 /// CPython's universal handle of a `PyObject*` (borrowed), as its
-/// trampolines make it (`_py2h` of hpy/universal/src/handles.h: the
-/// address + 1, NULL for NULL).
+/// trampolines make it (`_py2h`: `ctx::cpython_handle`, NULL for NULL).
 #[inline(always)]
 fn py2h(o: usize) -> HPy {
-    HPy::from_raw(if o == 0 { 0 } else { o as isize + 1 })
+    if o == 0 { HPy::NULL } else { ctx::cpython_handle(o as *mut pyo3::ffi::PyObject) }
 }
 
 /// The `PyObject*` of CPython's universal handle `h` (`_h2py`): the
@@ -212,7 +211,7 @@ fn h2py(h: HPy) -> usize {
     if h.is_null() {
         0
     } else {
-        (h.raw() - 1) as usize
+        ctx::cpython_ptr(h) as usize
     }
 }
 
@@ -282,7 +281,7 @@ unsafe extern "C" fn shim_inquiry(_u: *mut HPyContext, a: HPy) -> c_int {
 /// Whether universal handle `uh` is a module object (CPython only: one load
 /// and a compare; elsewhere no).
 fn is_module(uh: HPy) -> bool {
-    !uh.is_null() && ctx::universal_is_cpython() && unsafe { pyo3::ffi::PyModule_Check((uh.raw() - 1) as *mut pyo3::ffi::PyObject) != 0 }
+    !uh.is_null() && ctx::universal_is_cpython() && unsafe { pyo3::ffi::PyModule_Check(ctx::cpython_ptr(uh)) != 0 }
 }
 
 /// Open argument handles for an array of universal handles.

@@ -152,14 +152,29 @@ pub fn dies_on_close(uh: HPy) -> bool {
 /// reference count, read in place.
 #[inline(always)]
 pub fn cpython_dies_on_close(uh: HPy) -> bool {
-    unsafe { *((uh.raw() - 1) as *const isize) <= 1 }
+    unsafe { *(cpython_ptr(uh) as *const isize) <= 1 }
+}
+
+/// CPython's universal handles are `PyObject* + 1` (HPy's `_h2py` and
+/// `_py2h`, hpy/universal/src/handles.h); these two are the one place that
+/// says so.  The object of CPython handle `uh`, not null, where the caller
+/// knows the universal context is CPython's (no reference is added).
+#[inline(always)]
+pub fn cpython_ptr(uh: HPy) -> *mut pyo3::ffi::PyObject {
+    (uh.raw() - 1) as *mut pyo3::ffi::PyObject
+}
+
+/// The CPython handle of object `o` (not null; the reference is not added).
+#[inline(always)]
+pub fn cpython_handle(o: *mut pyo3::ffi::PyObject) -> HPy {
+    HPy::from_raw(o as isize + 1)
 }
 
 /// The `PyObject*` of universal handle `uh` when the universal context is
 /// CPython's (no reference is added), else `None`.
 #[inline]
 pub fn cpython_object(uh: HPy) -> Option<*mut pyo3::ffi::PyObject> {
-    (CPYTHON_HANDLES.load(Ordering::Relaxed) && !uh.is_null()).then(|| (uh.raw() - 1) as *mut pyo3::ffi::PyObject)
+    (CPYTHON_HANDLES.load(Ordering::Relaxed) && !uh.is_null()).then(|| cpython_ptr(uh))
 }
 
 /// Whether the universal context is CPython's: its handles are

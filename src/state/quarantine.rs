@@ -217,7 +217,7 @@ pub fn hold(h: isize, uh: HPy) -> bool {
 /// context is known to be CPython's: the close fast path asks).
 #[inline(always)]
 pub fn is_small(uh: HPy) -> bool {
-    unsafe { small_number((uh.raw() - 1) as *mut ffi::PyObject) }
+    unsafe { small_number(ctx::cpython_ptr(uh)) }
 }
 
 /// `hold` of an object `is_small` took: no walk, no call (but the
@@ -231,7 +231,7 @@ pub fn hold_small(h: isize, uh: HPy) {
 }
 
 fn hold_cpython(h: isize, uh: HPy) -> bool {
-    let o = (uh.raw() - 1) as *mut ffi::PyObject;
+    let o = ctx::cpython_ptr(uh);
     if unsafe { small_number(o) } {
         hold_small(h, uh);
         return true;
@@ -269,7 +269,7 @@ pub fn stats() -> (usize, usize, u64, u64) {
     let mut bytes = q.bytes;
     let held = q.ring.iter().filter(|e| e.uh != 0).count();
     for e in q.ring.iter().filter(|e| e.uh != 0 && e.bytes == 0) {
-        let o = (e.uh - 1) as *mut ffi::PyObject;
+        let o = ctx::cpython_ptr(HPy::from_raw(e.uh));
         unsafe {
             let t = ffi::Py_TYPE(o);
             let n = if (*t).tp_itemsize != 0 { (*(o as *mut ffi::PyVarObject)).ob_size.unsigned_abs() } else { 0 };
